@@ -1,0 +1,5 @@
+import sys
+
+from alexnet.cli.main import main
+
+sys.exit(main())

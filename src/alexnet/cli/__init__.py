@@ -1,0 +1,2 @@
+"""The ``alexnet`` command. Each module here adds its subcommands in ``register(subparsers)``;
+commands only parse arguments and call library functions."""

@@ -1,0 +1,58 @@
+"""``alexnet`` — entry point. Subcommands come from the modules of :mod:`alexnet.cli`.
+
+Each module defines ``ORDER`` (its place in ``alexnet --help``) and ``register(subparsers)``,
+which adds parsers whose ``func(args) -> int`` runs the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+import alexnet.cli as _pkg
+from alexnet import __version__
+
+
+class UserError(Exception):
+    """An error the user can fix (bad path, bad option): printed without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="alexnet",
+        description="AlexNet (Krizhevsky, Sutskever & Hinton, 2012): the paper's network, data "
+                    "pipeline, training recipe, evaluation and uses.")
+    parser.add_argument("--version", action="version", version=f"alexnet {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    modules = []
+    for info in pkgutil.iter_modules(_pkg.__path__):
+        if info.name == "main":
+            continue
+        module = importlib.import_module(f"alexnet.cli.{info.name}")
+        if hasattr(module, "register"):
+            modules.append(module)
+    for module in sorted(modules, key=lambda m: getattr(m, "ORDER", 100)):
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (UserError, FileNotFoundError, NotADirectoryError, ValueError) as e:
+        print(f"alexnet {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"alexnet {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""The paper's network: two towers, LRN, overlapping pooling, dropout (SPEC §1).
+
+    model = AlexNet2012()                  # 1000 classes, 224 or 227 crops, the paper's init
+    logits = model(images)                 # images: (N, 3, 224, 224) float
+    fc7 = model.forward_head(model.forward_features(images), pre_logits=True)  # (N, 4096)
+
+The two GTX 580 towers are one device's ``groups=2`` convolutions: conv2, conv4 and conv5 see
+only the maps of their own tower; conv3 and the fully connected layers see both.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from .layers import LRN_ALPHA_CONVENTIONS, CeilPad2d, LocalResponseNorm, ceil_rule_padding
+
+POOLINGS = ("overlapping", "non-overlapping")
+ACTIVATIONS = ("relu", "tanh")
+INITS = ("paper", "caffe")
+
+# Kernels per conv layer for the two-tower net (both towers together) and for the paper's
+# single-GPU comparison net, which halves conv1-conv4 but keeps conv5 and the FC layers
+# (section 3.2 footnote: "we did not halve the size of the final convolutional layer").
+CONV_WIDTHS = {2: (96, 256, 384, 384, 256), 1: (48, 128, 192, 192, 256)}
+
+
+def _pool_size(size: int, pooling: str) -> int:
+    kernel, stride = (3, 2) if pooling == "overlapping" else (2, 2)
+    return (size - kernel) // stride + 1
+
+
+def pool5_size(input_size: int, pooling: str = "overlapping") -> int:
+    """Side of the pool5 maps for a square input (6 for 224 and 227 crops)."""
+    n = ceil_rule_padding(input_size, 11, 4) + input_size
+    n = (n - 11) // 4 + 1          # conv1
+    n = _pool_size(n, pooling)     # pool1
+    n = _pool_size(n, pooling)     # pool2 (conv2 keeps the size)
+    n = _pool_size(n, pooling)     # pool5 (conv3-5 keep the size)
+    if n < 1:
+        raise ValueError(f"input_size={input_size} is too small for alexnet2012: pool5 would be empty")
+    return n
+
+
+class AlexNet2012(nn.Module):
+    """The network of Krizhevsky, Sutskever & Hinton (2012), one device, two towers as groups.
+
+    Args:
+        num_classes: size of fc8 (1000 for ILSVRC).
+        in_channels: 3 for RGB; 1 for grey data such as Fashion-MNIST.
+        towers: 2 (the paper's net) or 1 (its half-width single-GPU comparison net).
+        lrn: apply local response normalisation after the ReLUs of conv1 and conv2.
+        lrn_alpha: "literal" (α=1e-4 in the printed formula) or "cuda-convnet" (α/n).
+        pooling: "overlapping" (3×3, stride 2; the paper) or "non-overlapping" (2×2, stride 2).
+        activation: "relu" (the paper) or "tanh" (its saturating comparison).
+        dropout: probability p after the ReLUs of fc6 and fc7 (0.5 in the paper; 0 disables).
+        init: "paper" (all weights N(0, 0.01); biases 1 in conv2, conv4, conv5, fc6, fc7) or
+            "caffe" (bvlc_alexnet: biases 0.1 there, fc6/fc7 weights N(0, 0.005)).
+        input_size: side of the square crops the net is built for; sets fc6's width.
+            224 and 227 both give 6×6×256 pool5 maps (9216 inputs to fc6).
+    """
+
+    def __init__(self, num_classes: int = 1000, in_channels: int = 3, *, towers: int = 2,
+                 lrn: bool = True, lrn_alpha: str = "literal", pooling: str = "overlapping",
+                 activation: str = "relu", dropout: float = 0.5, init: str = "paper",
+                 input_size: int = 224):
+        super().__init__()
+        if towers not in CONV_WIDTHS:
+            raise ValueError(f"towers must be 2 (the paper's net) or 1 (half-width single tower), got {towers}")
+        if lrn_alpha not in LRN_ALPHA_CONVENTIONS:
+            raise ValueError(f"lrn_alpha must be one of {LRN_ALPHA_CONVENTIONS}, got {lrn_alpha!r}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.num_classes, self.in_channels, self.towers = num_classes, in_channels, towers
+        self.input_size, self.pooling, self.init = input_size, pooling, init
+        self.num_features = 4096
+
+        c1, c2, c3, c4, c5 = CONV_WIDTHS[towers]
+        groups = towers
+
+        def act() -> nn.Module:
+            return nn.ReLU(inplace=True) if activation == "relu" else nn.Tanh()
+
+        def pool() -> nn.Module:
+            return nn.MaxPool2d(3, 2) if pooling == "overlapping" else nn.MaxPool2d(2, 2)
+
+        def norm() -> nn.Module:
+            if not lrn:
+                return nn.Identity()
+            return LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0, alpha_convention=lrn_alpha)
+
+        self.features = nn.Sequential(OrderedDict([
+            ("pad1", CeilPad2d(11, 4)),                                # 224 → 227 (right/bottom 3)
+            ("conv1", nn.Conv2d(in_channels, c1, 11, stride=4)),      # → 55×55×96
+            ("relu1", act()), ("norm1", norm()), ("pool1", pool()),    # → 27×27×96
+            ("conv2", nn.Conv2d(c1, c2, 5, padding=2, groups=groups)),  # → 27×27×256
+            ("relu2", act()), ("norm2", norm()), ("pool2", pool()),    # → 13×13×256
+            ("conv3", nn.Conv2d(c2, c3, 3, padding=1)),               # crosses towers → 13×13×384
+            ("relu3", act()),
+            ("conv4", nn.Conv2d(c3, c4, 3, padding=1, groups=groups)),  # → 13×13×384
+            ("relu4", act()),
+            ("conv5", nn.Conv2d(c4, c5, 3, padding=1, groups=groups)),  # → 13×13×256
+            ("relu5", act()), ("pool5", pool()),                       # → 6×6×256
+        ]))
+        side = pool5_size(input_size, pooling)
+        self.pool5_shape = (c5, side, side)
+        self.pre_logits = nn.Sequential(OrderedDict([
+            ("fc6", nn.Linear(c5 * side * side, 4096)), ("relu6", act()), ("drop6", nn.Dropout(dropout)),
+            ("fc7", nn.Linear(4096, 4096)), ("relu7", act()), ("drop7", nn.Dropout(dropout)),
+        ]))
+        self.fc8 = nn.Linear(4096, num_classes)
+        self.reset_parameters()
+
+    # -- initialisation ----------------------------------------------------------------------
+    def reset_parameters(self) -> None:
+        """The paper's (or Caffe's) initialisation, per layer."""
+        layers = {name: m for name, m in self.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+        if self.init == "paper":
+            # Section 5: N(0, 0.01) weights; bias 1 in conv2, conv4, conv5 and the hidden FC
+            # layers ("accelerates the early stages of learning"), 0 in the rest.
+            std = dict.fromkeys(layers, 0.01)
+            bias = {name: 1.0 if name.split(".")[-1] in ("conv2", "conv4", "conv5", "fc6", "fc7") else 0.0
+                    for name in layers}
+        else:
+            # Caffe's bvlc_alexnet train_val.prototxt.
+            std = {name: 0.005 if name.split(".")[-1] in ("fc6", "fc7") else 0.01 for name in layers}
+            bias = {name: 0.1 if name.split(".")[-1] in ("conv2", "conv4", "conv5", "fc6", "fc7") else 0.0
+                    for name in layers}
+        for name, m in layers.items():
+            nn.init.normal_(m.weight, 0.0, std[name])
+            nn.init.constant_(m.bias, bias[name])
+
+    # -- timm-style hooks ----------------------------------------------------------------------
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (N, C, H, W) → pool5 maps (N, 256, 6, 6) at 224/227."""
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """pool5 maps → logits (N, num_classes), or the 4096-d fc7 vector if ``pre_logits``."""
+        if tuple(x.shape[1:]) != self.pool5_shape:
+            raise ValueError(
+                f"alexnet2012 was built for input_size={self.input_size} (pool5 maps {self.pool5_shape}) "
+                f"but got pool5 maps {tuple(x.shape[1:])}; feed {self.input_size}-pixel crops or build the "
+                f"model with input_size equal to your crop size")
+        x = self.pre_logits(torch.flatten(x, 1))
+        return x if pre_logits else self.fc8(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        return self.fc8
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace fc8 with a freshly initialised layer of ``num_classes`` outputs (for fine-tuning)."""
+        self.num_classes = num_classes
+        self.fc8 = nn.Linear(4096, num_classes).to(self.fc8.weight.device)
+        nn.init.normal_(self.fc8.weight, 0.0, 0.01)
+        nn.init.zeros_(self.fc8.bias)
