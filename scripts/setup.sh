@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Creates .venv (if missing) and installs this package with PyTorch into it.
+#   PYTHON=python3.12 bash scripts/setup.sh     # choose the interpreter
+#   VENV=/path/to/venv bash scripts/setup.sh     # choose where the environment lives
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup: creating virtual environment $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+# torch/torchvision first and pinned, so pip never swaps in a different (multi-GB) build.
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==2.14.1" "torchvision==0.29.1"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
+echo "setup: ready — activate with: . $VENV/bin/activate"
