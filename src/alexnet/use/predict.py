@@ -1,0 +1,188 @@
+"""Classify images with a trained net: the weights file carries classes, input size and preprocessing.
+
+    from alexnet.use import Predictor
+    predictor = Predictor("runs/demo/model.safetensors")          # device: CUDA if available
+    predictor.predict(Image.open("cat.jpg"), topk=5)              # [[("tabby", 0.61), ...]]
+    predictor.predict(["a.jpg", "b.png"], views=10)               # the paper's 10-view test
+    fc7 = predictor.features(images, layer="fc7")                 # (N, 4096) float32 on the CPU
+
+Images go through the weights' own preprocessing (:func:`alexnet.data.augment.preprocess_pil`):
+shorter side to ``resize``, centre ``crop`` (or the 4 corners + centre and their flips for
+``views=10``, whose softmax outputs are averaged as in the paper's section 6), mean subtraction.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence, Union
+
+import torch
+from PIL import Image, ImageOps
+from torch import nn
+
+from .. import models
+from ..weights import TORCHVISION_PREPROCESSING
+from .images import ImageReadError, open_image, to_mode
+from .layers import FEATURE_LAYERS, conv_maps, layer_output
+
+ImageLike = Union[Image.Image, str, os.PathLike]
+VIEWS = (1, 10)
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class Prediction:
+    """One image's outcome: ``topk`` [(class name, probability)] or the ``error`` that stopped it."""
+
+    path: str
+    topk: list[tuple[str, float]] | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        if self.error is not None:
+            return {"path": self.path, "error": self.error}
+        return {"path": self.path, "top": [{"class": c, "probability": p} for c, p in self.topk]}
+
+
+class Predictor:
+    """A trained net in eval mode plus what it needs to read images.
+
+    Args:
+        weights: path of a ``model.safetensors`` written by this project (class names,
+            preprocessing and mean image come from it), a local copy of torchvision's
+            ``alexnet-owt-*.pth`` (torchvision's preprocessing, classes named "0".."999"), or a
+            model built by :mod:`alexnet.models` (its ``weights_meta`` is used).
+        device: "cpu", "cuda", "cuda:1"...; default CUDA when available.
+        batch_size: images per forward pass when given many.
+    """
+
+    def __init__(self, weights: str | os.PathLike | nn.Module, device: str | torch.device | None = None,
+                 *, batch_size: int = 64):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.device = torch.device(device) if device is not None else default_device()
+        self.batch_size = batch_size
+        self.weights_path: str | None = None
+        if isinstance(weights, nn.Module):
+            model = weights
+        else:
+            path = Path(weights)
+            self.weights_path = str(path)
+            model = models.load(path) if path.suffix == ".safetensors" else models.alexnet_owt(weights=path)
+        meta = getattr(model, "weights_meta", None)
+        if meta is not None:
+            self.class_names = list(meta.class_names)
+            self.preprocessing = dict(meta.preprocessing)
+            self.mean_image = meta.mean_image
+        elif getattr(model, "arch", None) == "alexnet_owt":
+            self.class_names = [str(i) for i in range(model.num_classes)]
+            self.preprocessing = dict(TORCHVISION_PREPROCESSING)
+            self.mean_image = None
+        else:
+            raise ValueError("the model carries no weights metadata (class names, preprocessing); build it "
+                             "with alexnet.models.alexnet2012(weights=PATH) or pass the weights path")
+        if not self.preprocessing or "crop" not in self.preprocessing:
+            raise ValueError(f"weights {self.weights_path or ''} have no preprocessing metadata (resize, "
+                             f"crop, mean...); re-save them with alexnet.weights.save_weights(preprocessing=...)")
+        self.channels = int(self.preprocessing.get("channels", getattr(model, "in_channels", 3)))
+        self.input_size = int(self.preprocessing["crop"])
+        self.model = model.to(self.device).eval()
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def open(self, image: ImageLike) -> Image.Image:
+        """A PIL image or a path → an upright image in the mode the weights expect (RGB or L)."""
+        if isinstance(image, Image.Image):
+            return to_mode(ImageOps.exif_transpose(image), self.channels)
+        return open_image(image, self.channels)
+
+    def preprocess(self, images: Sequence[Image.Image], views: int = 1) -> torch.Tensor:
+        """PIL images → the float batch the net takes: (B, C, S, S), or (10, B, C, S, S) for 10 views."""
+        if views not in VIEWS:
+            raise ValueError(f"views must be 1 (centre crop) or 10 (corners + centre and flips), got {views}")
+        from ..data.augment import preprocess_pil
+        return preprocess_pil([self.open(im) for im in images], self.preprocessing, self.mean_image, views=views)
+
+    def _forward(self, x: torch.Tensor, fn) -> torch.Tensor:
+        with torch.inference_mode():
+            return fn(x.to(self.device, non_blocking=self.device.type == "cuda")).float().cpu()
+
+    # -- classification ----------------------------------------------------------------------------
+    def probabilities(self, images: ImageLike | Sequence[ImageLike], views: int = 1) -> torch.Tensor:
+        """Softmax outputs (N, num_classes) on the CPU; 10 views are averaged as in the paper."""
+        images = _as_list(images)
+        out = []
+        for start in range(0, len(images), self.batch_size):
+            x = self.preprocess(images[start:start + self.batch_size], views)
+            if views == 1:
+                out.append(self._forward(x, lambda t: self.model(t).softmax(-1)))
+            else:
+                n_views, batch = x.shape[:2]
+                out.append(self._forward(
+                    x.flatten(0, 1), lambda t: self.model(t).softmax(-1).view(n_views, batch, -1).mean(0)))
+        return torch.cat(out) if out else torch.empty(0, len(self.class_names))
+
+    def predict(self, images: ImageLike | Sequence[ImageLike], topk: int = 5,
+                views: int = 1) -> list[list[tuple[str, float]]]:
+        """Top-``topk`` (class name, probability) per image, best first.
+
+        ``images``: a PIL image, a path, or a list of them. Raises ImageReadError for an unreadable
+        path; use :meth:`predict_paths` to skip and report those instead.
+        """
+        probs = self.probabilities(images, views)
+        return [self._top(p, topk) for p in probs]
+
+    def _top(self, probs: torch.Tensor, topk: int) -> list[tuple[str, float]]:
+        if topk < 1:
+            raise ValueError(f"topk must be at least 1, got {topk}")
+        values, indices = probs.topk(min(topk, probs.numel()))
+        return [(self.class_names[i], float(v)) for v, i in zip(values.tolist(), indices.tolist())]
+
+    def predict_paths(self, paths: Sequence[str | os.PathLike], topk: int = 5,
+                      views: int = 1) -> Iterator[Prediction]:
+        """Predict files batch by batch, in order; an unreadable file yields a Prediction with ``error``."""
+        for start in range(0, len(paths), self.batch_size):
+            opened: list[tuple[str, Image.Image]] = []
+            for path in paths[start:start + self.batch_size]:
+                try:
+                    opened.append((str(path), open_image(path, self.channels)))
+                except ImageReadError as e:
+                    yield Prediction(str(path), error=e.reason)
+            if opened:
+                probs = self.probabilities([im for _, im in opened], views)
+                for (path, _), p in zip(opened, probs):
+                    yield Prediction(path, topk=self._top(p, topk))
+
+    # -- features ---------------------------------------------------------------------------------
+    def features(self, images: ImageLike | Sequence[ImageLike] | torch.Tensor,
+                 layer: str = "fc7") -> torch.Tensor:
+        """The ``layer`` vectors (fc7, fc6 or pool5; see :mod:`alexnet.use.layers`) → (N, D) float32, CPU.
+
+        ``images``: PIL images / paths (preprocessed here, centre crop), or an already preprocessed
+        float batch (N, C, S, S), which is fed as is.
+        """
+        if layer not in FEATURE_LAYERS:
+            raise ValueError(f"unknown feature layer {layer!r}; choose one of {', '.join(FEATURE_LAYERS)}")
+        if isinstance(images, torch.Tensor):
+            batches = [images[i:i + self.batch_size] for i in range(0, len(images), self.batch_size)]
+        else:
+            images = _as_list(images)
+            batches = (self.preprocess(images[i:i + self.batch_size])
+                       for i in range(0, len(images), self.batch_size))
+        out = [self._forward(x, lambda t: layer_output(self.model, t, layer)) for x in batches]
+        return torch.cat(out) if out else torch.empty(0, 0)
+
+    def conv_maps(self, image: ImageLike, layer: str = "conv1") -> torch.Tensor:
+        """One image's feature maps at ``layer`` (conv1..conv5, after ReLU) → (C, H, W) on the CPU."""
+        x = self.preprocess([image])
+        return self._forward(x, lambda t: conv_maps(self.model, t, layer))[0]
+
+
+def _as_list(images) -> list:
+    if isinstance(images, (Image.Image, str, os.PathLike)):
+        return [images]
+    return list(images)
