@@ -1,0 +1,265 @@
+"""Evaluation numbers against direct computations: metrics, views, ensembles, confusion matrix."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from alexnet.evaluate import (_Running, confusion_matrix, evaluate_model, per_class_accuracy, predict_probs,
+                              topk_error, view_fn_from_preprocessing)
+
+STORED, CROP, CLASSES = 8, 6, 7
+
+
+def tiny_model(seed: int, channels: int = 1, side: int = CROP, classes: int = CLASSES) -> nn.Module:
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(channels * side * side, classes))
+    with torch.no_grad():
+        model[1].weight.normal_(0, 0.05)
+        model[1].bias.normal_(0, 0.5)
+    return model
+
+
+def batches(n: int = 23, batch: int = 5, channels: int = 1, side: int = STORED, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, channels, side, side), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, CLASSES, (n,), generator=g)
+    return [(images[i:i + batch], labels[i:i + batch]) for i in range(0, n, batch)], images, labels
+
+
+PRE = {"crop": CROP, "channels": 1, "pixel_scale": 1.0, "mean": None, "std": None}
+
+
+def centre(x: torch.Tensor, crop: int = CROP) -> torch.Tensor:
+    o = (x.shape[-1] - crop) // 2
+    return x[..., o:o + crop, o:o + crop]
+
+
+def ten_by_hand(x: torch.Tensor, crop: int = CROP) -> list[torch.Tensor]:
+    s = x.shape[-1]
+    e = s - crop
+    crops = [x[..., :crop, :crop], x[..., :crop, e:], x[..., e:, :crop], x[..., e:, e:], centre(x, crop)]
+    return crops + [c.flip(-1) for c in crops]
+
+
+# ---------------------------------------------------------------- metrics on hand-made tables
+
+
+def test_topk_error_on_a_table_with_known_ranks():
+    # Row i ranks the classes by the scores; the label sits at a known rank in each row.
+    probs = torch.tensor([[0.5, 0.2, 0.1, 0.1, 0.05, 0.05],   # label 0: rank 1
+                          [0.5, 0.2, 0.1, 0.09, 0.06, 0.05],  # label 1: rank 2
+                          [0.5, 0.2, 0.1, 0.09, 0.06, 0.05],  # label 4: rank 5
+                          [0.5, 0.2, 0.1, 0.09, 0.06, 0.05]])  # label 5: rank 6
+    labels = torch.tensor([0, 1, 4, 5])
+    assert topk_error(probs, labels, 1) == pytest.approx(3 / 4)
+    assert topk_error(probs, labels, 2) == pytest.approx(2 / 4)
+    assert topk_error(probs, labels, 5) == pytest.approx(1 / 4)
+    assert topk_error(probs, labels, 6) == pytest.approx(0.0)
+    assert topk_error(probs, labels, 50) == pytest.approx(0.0)  # k beyond K: everything is in the top k
+
+
+def test_running_metrics_equal_whole_table_metrics():
+    g = torch.Generator().manual_seed(1)
+    probs = torch.rand(40, 9, generator=g).softmax(dim=1)
+    labels = torch.randint(0, 9, (40,), generator=g)
+    running = _Running()
+    for i in range(0, 40, 7):
+        running.update(probs[i:i + 7].log(), labels[i:i + 7])
+    r = running.result()
+    assert r["num_images"] == 40
+    assert r["top1_error"] == pytest.approx(topk_error(probs, labels, 1))
+    assert r["top5_error"] == pytest.approx(topk_error(probs, labels, 5))
+    assert r["loss"] == pytest.approx(F.nll_loss(probs.log(), labels).item(), rel=1e-5)
+
+
+def test_confusion_matrix_and_per_class_accuracy_against_a_direct_count():
+    g = torch.Generator().manual_seed(2)
+    pred = torch.randint(0, 4, (200,), generator=g)
+    labels = torch.randint(0, 3, (200,), generator=g)  # class 3 has no images
+    cm = confusion_matrix(pred, labels, 4)
+    assert cm.dtype == torch.int64 and cm.shape == (4, 4)
+    for t in range(4):
+        for p in range(4):
+            assert cm[t, p] == sum(1 for a, b in zip(labels.tolist(), pred.tolist()) if a == t and b == p)
+    acc = per_class_accuracy(cm)
+    for t in range(3):
+        mine = labels == t
+        assert acc[t].item() == pytest.approx((pred[mine] == t).float().mean().item())
+    assert math.isnan(acc[3].item())
+    with pytest.raises(ValueError, match="outside"):
+        confusion_matrix(torch.tensor([5]), torch.tensor([0]), 4)
+
+
+# ---------------------------------------------------------------- view functions
+
+
+def test_centre_view_applies_pixel_scale_mean_and_std():
+    images = torch.randint(0, 256, (3, 3, STORED, STORED), dtype=torch.uint8)
+    pre = {"crop": CROP, "channels": 3, "pixel_scale": 1.0, "mean": [0.1, 0.2, 0.3], "std": [0.5, 0.25, 2.0]}
+    views = view_fn_from_preprocessing(pre, None, views=1, stored_size=STORED)(images)
+    assert views.shape == (1, 3, 3, CROP, CROP)
+    m = torch.tensor(pre["mean"]).view(1, 3, 1, 1)
+    s = torch.tensor(pre["std"]).view(1, 3, 1, 1)
+    expected = (centre(images.float()) / 255 - m) / s
+    torch.testing.assert_close(views[0], expected)
+
+
+def test_mean_image_is_subtracted_at_each_views_own_offset():
+    images = torch.randint(0, 256, (2, 3, STORED, STORED), dtype=torch.uint8)
+    mean_image = torch.rand(3, STORED, STORED) * 255
+    pre = {"crop": CROP, "channels": 3, "pixel_scale": 255, "mean": None, "std": None, "mean_image": True}
+    views = view_fn_from_preprocessing(pre, mean_image, views=10, stored_size=STORED)(images)
+    by_hand = ten_by_hand(images.float() - mean_image)
+    assert views.shape == (10, 2, 3, CROP, CROP)
+    # Same set of views (compare as a set: the order of views does not enter the average).
+    for v in by_hand:
+        assert any(torch.allclose(v, w) for w in views)
+    torch.testing.assert_close(views.mean(0), torch.stack(by_hand).mean(0))
+
+
+def test_grey_images_are_resized_and_repeated_for_an_rgb_net():
+    images = torch.randint(0, 256, (2, 1, 4, 4), dtype=torch.uint8)
+    pre = {"resize": 8, "crop": 8, "channels": 3, "pixel_scale": 255}
+    views = view_fn_from_preprocessing(pre, None, views=1, stored_size=4)(images)
+    assert views.shape == (1, 2, 3, 8, 8)
+    up = F.interpolate(images.float(), size=(8, 8), mode="bilinear", align_corners=False)
+    for c in range(3):
+        torch.testing.assert_close(views[0, :, c:c + 1], up)
+
+
+def test_view_function_errors_are_specific():
+    with pytest.raises(ValueError, match="views must be 1"):
+        view_fn_from_preprocessing(PRE, None, views=5, stored_size=STORED)
+    with pytest.raises(ValueError, match="crops 9"):
+        view_fn_from_preprocessing({**PRE, "crop": 9}, None, stored_size=STORED)
+    with pytest.raises(ValueError, match="mean image is 5"):
+        view_fn_from_preprocessing(PRE, torch.zeros(1, 5, 5), stored_size=STORED)
+    fn = view_fn_from_preprocessing(PRE, None, stored_size=STORED)
+    with pytest.raises(ValueError, match="expected stored images of 8"):
+        fn(torch.zeros(1, 1, 9, 9, dtype=torch.uint8))
+
+
+# ---------------------------------------------------------------- evaluate_model / predict_probs
+
+
+def test_evaluate_model_equals_a_direct_computation_and_restores_train_mode():
+    model = tiny_model(0)
+    model.train()
+    loader, images, labels = batches()
+    fn = view_fn_from_preprocessing(PRE, None, views=1, stored_size=STORED)
+    result = evaluate_model(model, loader, fn, device="cpu", progress=False)
+    assert model.training
+    with torch.no_grad():
+        logits = model(centre(images.float() / 255))
+    probs = logits.softmax(1)
+    assert result["num_images"] == len(labels)
+    assert result["top1_error"] == pytest.approx((logits.argmax(1) != labels).float().mean().item())
+    assert result["top5_error"] == pytest.approx(topk_error(probs, labels, 5))
+    assert result["loss"] == pytest.approx(F.cross_entropy(logits, labels).item(), rel=1e-5)
+
+
+def test_ten_view_probabilities_are_the_mean_of_the_ten_softmaxes():
+    model = tiny_model(1)
+    loader, images, labels = batches()
+    fn = view_fn_from_preprocessing(PRE, None, views=10, stored_size=STORED)
+    probs, got_labels = predict_probs(model, loader, fn, device="cpu", progress=False)
+    with torch.no_grad():
+        expected = torch.stack([model(v).softmax(1) for v in ten_by_hand(images.float() / 255)]).mean(0)
+    torch.testing.assert_close(probs, expected)
+    assert torch.equal(got_labels, labels)
+    # and it differs from the centre crop alone (the views matter)
+    one = view_fn_from_preprocessing(PRE, None, views=1, stored_size=STORED)
+    centre_probs, _ = predict_probs(model, loader, one, device="cpu", progress=False)
+    assert not torch.allclose(centre_probs, probs)
+
+
+def test_ensemble_of_one_equals_the_model_and_of_two_the_mean():
+    a, b = tiny_model(2), tiny_model(3)
+    loader, _, _ = batches()
+    fn = view_fn_from_preprocessing(PRE, None, views=10, stored_size=STORED)
+    pa, _ = predict_probs(a, loader, fn, device="cpu", progress=False)
+    pb, _ = predict_probs(b, loader, fn, device="cpu", progress=False)
+    p1, _ = predict_probs([a], loader, fn, device="cpu", progress=False)
+    p2, _ = predict_probs([a, b], loader, fn, device="cpu", progress=False)
+    torch.testing.assert_close(p1, pa)
+    torch.testing.assert_close(p2, (pa + pb) / 2)
+    assert not torch.allclose(pa, pb)
+
+
+def test_ensemble_members_may_have_their_own_preprocessing():
+    grey, rgb = tiny_model(4, channels=1), tiny_model(5, channels=3)
+    loader, images, _ = batches()
+    fn_grey = view_fn_from_preprocessing(PRE, None, stored_size=STORED)
+    fn_rgb = view_fn_from_preprocessing({**PRE, "channels": 3, "pixel_scale": 255}, None, stored_size=STORED)
+    probs, _ = predict_probs([grey, rgb], loader, [fn_grey, fn_rgb], device="cpu", progress=False)
+    x = centre(images.float())
+    with torch.no_grad():
+        expected = (grey(x / 255).softmax(1) + rgb(x.expand(-1, 3, -1, -1)).softmax(1)) / 2
+    torch.testing.assert_close(probs, expected)
+
+
+def test_bf16_autocast_path_stays_close_to_float32():
+    model = tiny_model(6)
+    loader, _, _ = batches()
+    fn = view_fn_from_preprocessing(PRE, None, views=10, stored_size=STORED)
+    p32, _ = predict_probs(model, loader, fn, device="cpu", progress=False)
+    p16, _ = predict_probs(model, loader, fn, device="cpu", amp_dtype=torch.bfloat16, progress=False)
+    assert p16.dtype == torch.float32
+    torch.testing.assert_close(p16, p32, atol=2e-2, rtol=0)
+
+
+def test_bad_view_function_and_empty_loader_are_reported():
+    model = tiny_model(7)
+    loader, _, _ = batches()
+    with pytest.raises(ValueError, match=r"\(V, B, C, h, w\)"):
+        predict_probs(model, loader, lambda x: centre(x.float()), device="cpu", progress=False)
+    fn = view_fn_from_preprocessing(PRE, None, stored_size=STORED)
+    with pytest.raises(ValueError, match="no images"):
+        evaluate_model(model, [], fn, device="cpu", progress=False)
+
+
+def test_centre_view_is_the_centre_of_augments_ten_views():
+    from alexnet.data.augment import ten_views
+    for stored, crop in ((8, 6), (9, 6), (11, 6), (76, 67)):
+        images = torch.randint(0, 256, (2, 1, stored, stored), dtype=torch.uint8)
+        pre = {**PRE, "crop": crop}
+        one = view_fn_from_preprocessing(pre, None, views=1, stored_size=stored)(images)
+        ten = view_fn_from_preprocessing(pre, None, views=10, stored_size=stored)(images)
+        torch.testing.assert_close(one[0], ten[4])
+        torch.testing.assert_close(ten, ten_views(images.float() / 255, crop))
+
+
+def test_a_failing_batch_leaves_train_mode_and_autograd_as_they_were():
+    model = tiny_model(8).train()
+    loader, _, _ = batches()
+    fn = view_fn_from_preprocessing(PRE, None, stored_size=STORED)
+    calls = []
+
+    def failing(images):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+        return fn(images)
+
+    with pytest.raises(RuntimeError, match="boom"):
+        evaluate_model(model, loader, failing, device="cpu", progress=False)
+    assert model.training
+    assert not torch.is_inference_mode_enabled() and torch.is_grad_enabled()
+
+
+def test_autograd_is_on_in_the_callers_code_between_batches():
+    from alexnet.evaluate import _iter_probs
+    model = tiny_model(9).train()
+    loader, _, _ = batches()
+    fn = view_fn_from_preprocessing(PRE, None, stored_size=STORED)
+    it = _iter_probs(model, loader, fn, "cpu", None, False, "test")
+    log_probs, _ = next(it)
+    assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+    assert not model.training  # evaluating
+    it.close()
+    assert model.training      # restored once the batches are closed
