@@ -37,29 +37,63 @@ __all__ = ["PaperTrainTransform", "PaperEvalTransform", "RandomResizedCropTransf
 IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
 
 
+def _check_offsets(offsets: torch.Tensor, crop: int, h: int, w: int) -> None:
+    if offsets.numel() and (offsets.min() < 0 or offsets[:, 0].max() + crop > h
+                            or offsets[:, 1].max() + crop > w):
+        raise ValueError(f"crop {crop} at offsets up to {offsets.max(0).values.tolist()} leaves "
+                         f"the {h}x{w} image")
+
+
 def crop_batch(images: torch.Tensor, offsets: torch.Tensor, crop: int,
                flips: torch.Tensor | None = None) -> torch.Tensor:
     """Per-image crops: ``out[b] = images[b, :, y:y+crop, x:x+crop]`` with (y, x) = offsets[b],
     mirrored left-right where ``flips[b]``. ``images`` (B, C, H, W) of any dtype; ``offsets``
     (B, 2) integer; a (1, C, H, W) ``images`` is broadcast over the B offsets (the mean image).
-    One gather, no per-image loop.
+
+    On the CPU: B slice copies (cheap next to a gather). On other devices: one indexing kernel
+    with broadcast (B, crop) row/column indices (no B·C·crop² index tensor is built).
     """
-    n = offsets.shape[0]
-    _, c, h, w = images.shape
+    offsets = offsets.to(dtype=torch.long)
+    _check_offsets(offsets, crop, images.shape[2], images.shape[3])
+    if images.device.type == "cpu":
+        return _crop_slices(images, offsets, crop, flips)
+    return _crop_indexed(images, offsets, crop, flips)
+
+
+def _crop_slices(images: torch.Tensor, offsets: torch.Tensor, crop: int,
+                 flips: torch.Tensor | None) -> torch.Tensor:
+    """:func:`crop_batch` as B slice copies (the CPU variant; offsets already checked)."""
+    n, c = offsets.shape[0], images.shape[1]
+    fl = flips.tolist() if flips is not None else [False] * n
+    one = images.shape[0] == 1
+    views = []
+    for b, (y, x) in enumerate(offsets.tolist()):
+        v = images[0 if one else b, :, y:y + crop, x:x + crop]
+        views.append(v.flip(-1) if fl[b] else v)
+    return torch.stack(views) if views else images.new_empty((0, c, crop, crop))
+
+
+def _crop_indexed(images: torch.Tensor, offsets: torch.Tensor, crop: int,
+                  flips: torch.Tensor | None) -> torch.Tensor:
+    """:func:`crop_batch` as one advanced-indexing kernel with broadcast (B, crop) row and column
+    indices (the GPU variant; offsets already checked)."""
+    n, c = offsets.shape[0], images.shape[1]
     device = images.device
-    offsets = offsets.to(device=device, dtype=torch.long)
+    offsets = offsets.to(device)
     ar = torch.arange(crop, device=device)
-    rows = offsets[:, 0:1] + ar                                   # (B, crop)
+    rows = (offsets[:, 0:1] + ar)[:, None, :, None]                 # (B, 1, crop, 1)
     cols_ar = ar.expand(n, crop)
     if flips is not None:
         cols_ar = torch.where(flips.to(device).view(n, 1), crop - 1 - ar, ar)
-    cols = offsets[:, 1:2] + cols_ar                              # (B, crop)
-    if rows.max() >= h or cols.max() >= w or offsets.min() < 0:
-        raise ValueError(f"crop {crop} at offsets up to {offsets.max(0).values.tolist()} leaves "
-                         f"the {h}x{w} image")
-    flat = (rows[:, :, None] * w + cols[:, None, :]).view(n, 1, crop * crop).expand(n, c, crop * crop)
-    src = images.reshape(images.shape[0], c, h * w).expand(n, c, h * w)
-    return src.gather(2, flat).view(n, c, crop, crop)
+    cols = (offsets[:, 1:2] + cols_ar)[:, None, None, :]            # (B, 1, 1, crop)
+    bix = (torch.zeros(n, dtype=torch.long, device=device) if images.shape[0] == 1
+           else torch.arange(n, device=device))[:, None, None, None]
+    cix = torch.arange(c, device=device)[None, :, None, None]
+    return images[bix, cix, rows, cols]
+
+
+_NUMPY_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.float16,
+                 torch.float32, torch.float64)
 
 
 def _mean_chw(stats: DatasetStats, device) -> torch.Tensor:
@@ -93,6 +127,7 @@ class PaperTrainTransform:
         self.crop, self.stats, self.alphastd = crop, stats, alphastd
         self.flip, self.lighting = flip, lighting
         self._mean: dict[torch.device, torch.Tensor] = {}
+        self._mean_flipped: dict[torch.device, torch.Tensor] = {}
         self._eig: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def mean(self, device) -> torch.Tensor:
@@ -126,13 +161,57 @@ class PaperTrainTransform:
         eigval, eigvec = self._eig[device]
         return (alphas.float() * eigval) @ eigvec.T * float(self.stats.pixel_scale)
 
+    def mean_flipped(self, device) -> torch.Tensor:
+        """The mean image mirrored left-right (cached): the flipped crop at x is a plain slice."""
+        device = torch.device(device)
+        if device not in self._mean_flipped:
+            self._mean_flipped[device] = self.mean(device).flip(-1).contiguous()
+        return self._mean_flipped[device]
+
     def apply(self, images: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor,
               alphas: torch.Tensor) -> torch.Tensor:
+        """``float(crop(images)) − crop(mean) + shift``, each crop at ``offsets`` and mirrored where
+        ``flips``. CPU: one pass per image over cache-sized slices (single-threaded numpy, so it
+        does not fight the decoding threads for cores); other devices: batched kernels."""
+        if images.device.type == "cpu" and images.dtype in _NUMPY_DTYPES and not images.requires_grad:
+            return self._apply_cpu(images, offsets, flips, alphas)
+        return self._apply_batched(images, offsets, flips, alphas)
+
+    def _apply_batched(self, images: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor,
+                       alphas: torch.Tensor) -> torch.Tensor:
         device = images.device
-        x = crop_batch(images, offsets, self.crop, flips).float()
+        x = crop_batch(images, offsets, self.crop, flips)
         mean = crop_batch(self.mean(device)[None], offsets, self.crop, flips)
         shift = self.lighting_shift(alphas.to(device))
-        return x.sub_(mean).add_(shift[:, :, None, None])
+        return torch.sub(x, mean).add_(shift[:, :, None, None])
+
+    def _apply_cpu(self, images: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor,
+                   alphas: torch.Tensor) -> torch.Tensor:
+        n = offsets.shape[0]
+        _, c, h, w = images.shape
+        k = self.crop
+        offsets = offsets.to(dtype=torch.long)
+        one = images.shape[0] == 1                  # one image broadcast over the offsets
+        if not one and images.shape[0] != n:
+            raise ValueError(f"{images.shape[0]} images but {n} offsets")
+        mean, mean_f = self.mean("cpu").numpy(), self.mean_flipped("cpu").numpy()
+        _check_offsets(offsets, k, h, w)
+        _check_offsets(offsets, k, mean.shape[1], mean.shape[2])
+        shift = self.lighting_shift(alphas.to("cpu")).numpy()[:, :, None, None]
+        out = torch.empty((n, c, k, k), dtype=torch.float32)
+        o, x = out.numpy(), images.numpy()
+        mw = mean.shape[-1]
+        # same arithmetic, in the same order, as float(x) - mean + shift on whole tensors
+        for b, ((y0, x0), f) in enumerate(zip(offsets.tolist(), flips.tolist())):
+            xb = x[0 if one else b]
+            if f:
+                np.copyto(o[b], xb[:, y0:y0 + k, x0:x0 + k][:, :, ::-1], casting="unsafe")
+                np.subtract(o[b], mean_f[:, y0:y0 + k, mw - x0 - k:mw - x0], out=o[b])
+            else:
+                np.copyto(o[b], xb[:, y0:y0 + k, x0:x0 + k], casting="unsafe")
+                np.subtract(o[b], mean[:, y0:y0 + k, x0:x0 + k], out=o[b])
+            np.add(o[b], shift[b], out=o[b])
+        return out
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         b, _, h, w = images.shape

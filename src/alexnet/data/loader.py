@@ -117,6 +117,16 @@ class StoreLoader:
     def _decode_into(self, out: np.ndarray, ix: np.ndarray) -> None:
         """Decode images ``ix`` into ``out`` (len(ix), C, H, W) uint8."""
         store, backend = self.store, self.decoder
+        if store.encoding == "jpeg" and backend == "simplejpeg":
+            # the same pixels as store.decode_bytes(…, "simplejpeg"), decoded into one reused
+            # (H, W, C) buffer instead of a fresh array per image
+            import simplejpeg
+            c, h, w = self._shape()
+            buf = np.empty((h, w, c), np.uint8)
+            for j, i in enumerate(ix):
+                img = simplejpeg.decode_jpeg(store.read_encoded(int(i)), colorspace="RGB", buffer=buf)
+                out[j] = img.transpose(2, 0, 1)
+            return
         for j, i in enumerate(ix):
             out[j] = store.decode_bytes(store.read_encoded(int(i)), backend).transpose(2, 0, 1)
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..atomic import atomic_path, atomic_write_text
 from .format import (FORMAT, array_to_json, json_to_array, read_json, shard_bin, shard_index)
-from .process import JPEG_QUALITY, Skip, process_jpeg, process_raw, read_item
+from .process import JPEG_QUALITY, Skip, outer_sum, process_jpeg, process_raw, read_item
 from .sources import Item, SplitSource, discover
 
 CHUNK_SIZE = 1000
@@ -73,10 +73,8 @@ def _process_chunk(task: dict) -> dict:
             notes[note] += 1
             pos += len(encoded)
             np.add(sum_image, pixels, out=sum_image, casting="unsafe")
-            flat = pixels.reshape(-1, channels).astype(np.float64)
-            # per-image sums are integers below 2**53, so float64 BLAS is exact here
-            sum_rgb += flat.sum(0).astype(np.int64)
-            sum_outer += np.rint(flat.T @ flat).astype(np.int64)
+            sum_outer += outer_sum(pixels.reshape(-1, channels))
+    sum_rgb += sum_image.sum(axis=(0, 1), dtype=np.int64)    # = Σ over images of their pixel sums
     with atomic_path(shard_index(split_dir, chunk)) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, offsets=np.asarray(offsets, np.int64), lengths=np.asarray(lengths, np.int64),
