@@ -7,7 +7,7 @@ Usage::
     python benchmarks/data_throughput.py --images 3000 --dir /data/bench --json out.json
 
 It generates JPEGs of about 500×375 with real image structure (smooth gradients, shapes, a
-noise texture; not pure noise), prepares them (all cores), then reads the store with the CPU
+clouds, texture, shapes; not pure noise — benchmarks/common.py), prepares them (all cores), then reads the store with the CPU
 loader (PIL, and simplejpeg if installed) with and without the paper's augmentation, and the
 GPU decode path when CUDA is available. Prints a table; writes JSON with the machine, date,
 versions and command line. Targets: prepare ≥ 400 images/s per core; CPU loader ≥ 1,000
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import shutil
@@ -27,44 +26,18 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from common import command_line, today, versions, write_json, write_synthetic_jpegs  # noqa: E402
 
 from alexnet.data.augment import PaperTrainTransform  # noqa: E402
 from alexnet.data.loader import StoreLoader  # noqa: E402
 from alexnet.data.prepare import prepare  # noqa: E402
 from alexnet.data.store import PreparedStore  # noqa: E402
-
-
-def make_image(seed: int, w: int = 500, h: int = 375) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    base = np.stack([np.sin(x / rng.uniform(40, 120) + rng.uniform(0, 6)),
-                     np.cos(y / rng.uniform(40, 120) + rng.uniform(0, 6)),
-                     np.sin((x + y) / rng.uniform(60, 200))], -1) * 80 + 128
-    texture = rng.normal(0, 1, (h // 4 + 1, w // 4 + 1, 3)).repeat(4, 0).repeat(4, 1)[:h, :w] * 12
-    img = Image.fromarray(np.clip(base + texture + rng.normal(0, 3, (h, w, 3)), 0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(img)
-    for _ in range(6):
-        x0, y0 = rng.integers(0, w - 40), rng.integers(0, h - 40)
-        box = (int(x0), int(y0), int(x0 + rng.integers(20, 200)), int(y0 + rng.integers(20, 150)))
-        fill = tuple(int(c) for c in rng.integers(0, 256, 3))
-        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=fill)
-    return img
-
-
-def generate(folder: Path, n: int, classes: int = 10) -> float:
-    t0 = time.time()
-    for i in range(n):
-        d = folder / f"n{i % classes:08d}"
-        d.mkdir(parents=True, exist_ok=True)
-        w, h = (500, 375) if i % 3 else (375, 500)
-        make_image(i, w, h).save(d / f"img_{i:06d}.JPEG", quality=90)
-    return time.time() - t0
 
 
 def loader_rate(store: PreparedStore, batch: int, workers: int, decoder: str, augment: bool,
@@ -93,7 +66,8 @@ def main(argv=None) -> int:
     ap.add_argument("--dir", type=Path, default=None, help="work folder (default: a temporary one, removed)")
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "data_throughput.json")
+    ap.add_argument("--json", type=Path, default=None,
+                    help="result file (default: benchmarks/results/data-<cpu|gpu>-<date>.json)")
     args = ap.parse_args(argv)
     n = 48 if args.quick else args.images
     epochs = 1 if args.quick else 3
@@ -104,12 +78,14 @@ def main(argv=None) -> int:
         src, out = work / "src", work / "out"
         if out.exists():
             shutil.rmtree(out)
-        gen_s = generate(src, n) if not src.exists() else 0.0
+        t0 = time.time()
+        write_synthetic_jpegs(src, n, num_classes=10, workers=cores)
+        gen_s = time.time() - t0
         t0 = time.time()
         summary = prepare(src, out, split="train", workers=cores, progress=False, chunk_size=max(8, n // (4 * cores)))
         prep_s = time.time() - t0
         s = summary["splits"]["train"]
-        rows.append({"stage": "prepare (decode+resize+JPEG q90+stats)", "decoder": "PIL", "augment": "-",
+        rows.append({"stage": "prepare (decode+resize+JPEG q90+stats)", "decoder": "auto", "augment": "-",
                      "images_per_s": n / prep_s, "per_core": n / prep_s / cores})
         store = PreparedStore(out, "train")
         decoders = ["pil"]
@@ -137,25 +113,19 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"{r['stage']:42s} {r['decoder']:11s} {r['augment']:8s} {r['images_per_s']:9.0f} {r['per_core']:9.0f}")
     print("targets: prepare >= 400 images/s per core; CPU loader >= 1000 images/s per core")
-    try:
-        import PIL
-        import simplejpeg
-        sj = simplejpeg.__version__
-    except ImportError:
-        sj = None
     result = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "command": " ".join([sys.executable, *sys.argv]),
+        "command": command_line(),
         "device": {"cpu_cores": cores, "machine": platform.machine(), "processor": platform.processor(),
                    "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
-        "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-                     "pillow": PIL.__version__, "simplejpeg": sj},
+        "versions": versions(),
         "images": n, "generate_seconds": gen_s, "prepare_seconds": prep_s,
         "bytes_per_image": s["bytes"] / n, "rows": rows,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1))
-    print(f"written {args.json}")
+    path = args.json or ROOT / "benchmarks" / "results" / (
+        f"data-{'gpu' if torch.cuda.is_available() else 'cpu'}-{today()}.json")
+    write_json(path, result)
+    print(f"written {path}")
     return 0
 
 
