@@ -1,0 +1,89 @@
+"""torch.distributed set-up for runs launched by ``torchrun`` (DDP; NCCL on GPUs, gloo on CPUs).
+
+    ctx = setup_distributed("auto")   # reads RANK, WORLD_SIZE, LOCAL_RANK; no env → one process
+    ...
+    teardown_distributed(ctx)
+
+Each rank reads its own shard of every epoch (StoreLoader(rank=, world_size=)) with
+``batch_size / world_size`` images per step, so the global batch (the recipe's number) and the
+learning rate do not change with the number of GPUs. Only rank 0 writes logs and checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass
+class DistContext:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+    initialised: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` → ``cuda:LOCAL_RANK`` when a GPU is present, else ``cpu``."""
+    if name == "auto":
+        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r} requested but no CUDA GPU is available; use --device cpu")
+        if device.index is None:
+            device = torch.device(f"cuda:{local_rank}")
+    return device
+
+
+def setup_distributed(device_name: str = "auto") -> DistContext:
+    """One process, or a process group from torchrun's environment variables."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(device_name, local_rank)
+    if world_size <= 1:
+        return DistContext(device=device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo",
+                                rank=rank, world_size=world_size)
+    return DistContext(rank=rank, world_size=world_size, local_rank=local_rank, device=device, initialised=True)
+
+
+def teardown_distributed(ctx: DistContext) -> None:
+    if ctx.initialised and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(ctx: DistContext) -> None:
+    if ctx.distributed:
+        dist.barrier()
+
+
+def broadcast_floats(ctx: DistContext, values: list[float]) -> list[float]:
+    """Rank 0's numbers on every rank (validation metrics drive the schedule on all ranks)."""
+    if not ctx.distributed:
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=ctx.device)
+    dist.broadcast(t, src=0)
+    return t.tolist()
+
+
+def all_reduce_sum(ctx: DistContext, t: torch.Tensor) -> torch.Tensor:
+    if ctx.distributed:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t

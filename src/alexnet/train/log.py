@@ -1,0 +1,109 @@
+"""What a run tells the world: ``log.jsonl``, TensorBoard events, a progress bar or log lines.
+
+    logger = RunLogger(run_dir, enabled=ctx.is_main, total_steps=n)
+    logger.event("step", step=10, epoch=0, loss=2.3, lr=0.01, images_per_s=412.0)
+    logger.close()
+
+``log.jsonl`` holds one JSON object per line, each with ``event`` and ``time`` (Unix seconds):
+
+- ``start`` / ``resume``: ``step``, ``epoch``, ``device``, ``world_size``;
+- ``step`` (every ``log_interval`` steps): ``step``, ``epoch``, ``loss`` (mean over the
+  interval), ``lr``, ``images_per_s`` (all ranks together);
+- ``epoch``: ``epoch``, ``train_loss``, ``train_top1_error``, ``train_top5_error`` (on the
+  augmented training batches, dropout on), ``val_top1_error``, ``val_top5_error``,
+  ``val_loss``, ``lr``, ``seconds``;
+- ``lr_drop``, ``warning``, ``nan``, ``interrupt``, ``end``.
+
+The progress bar (tqdm) shows only on a terminal; elsewhere each ``step`` event is also
+printed as one line. TensorBoard events go to ``RUN_DIR/tensorboard`` when the
+``tensorboard`` package is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+
+def _clean(value: Any) -> Any:
+    # JSON has no NaN/inf; write them as strings so the log stays parseable.
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+class RunLogger:
+    def __init__(self, run_dir: str | Path, *, enabled: bool = True, total_steps: int = 0,
+                 initial_step: int = 0, tensorboard: bool = True, stream=None):
+        self.enabled = enabled
+        self.stream = stream or sys.stderr
+        self.run_dir = Path(run_dir)
+        self._file = None
+        self._bar = None
+        self._tb = None
+        if not enabled:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.run_dir / "log.jsonl", "a", buffering=1)
+        self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._bar = tqdm(total=total_steps, initial=initial_step, disable=not self._tty, unit="step",
+                         file=self.stream, dynamic_ncols=True)
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # tensorboard is optional
+                SummaryWriter = None
+            if SummaryWriter is not None:
+                self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
+
+    def event(self, event: str, **fields: Any) -> None:
+        if not self.enabled:
+            return
+        record = {"event": event, "time": round(time.time(), 3), **{k: _clean(v) for k, v in fields.items()}}
+        self._file.write(json.dumps(record) + "\n")
+        step = fields.get("step")
+        if self._tb is not None and step is not None:
+            for key, value in fields.items():
+                if key not in ("step", "epoch") and isinstance(value, (int, float)) and math.isfinite(value):
+                    self._tb.add_scalar(f"{event}/{key}", value, step)
+        if event == "step":
+            text = (f"epoch {fields['epoch'] + 1} step {step}: loss {fields['loss']:.4f}  "
+                    f"lr {fields['lr']:.3g}  {fields['images_per_s']:.0f} img/s")
+            if self._tty:
+                self._bar.set_postfix_str(f"loss {fields['loss']:.4f} {fields['images_per_s']:.0f} img/s")
+            else:
+                print(text, file=self.stream, flush=True)
+        elif event == "epoch":
+            val = fields.get("val_top1_error")
+            val_text = f"  val top-1/top-5 error {val:.4f}/{fields['val_top5_error']:.4f}" if val is not None else ""
+            self.message(f"epoch {fields['epoch'] + 1}: train loss {fields['train_loss']:.4f}  "
+                         f"train top-1 error {fields['train_top1_error']:.4f}{val_text}  "
+                         f"({fields['seconds']:.0f} s)")
+
+    def advance(self, n: int = 1) -> None:
+        if self.enabled and self._bar is not None:
+            self._bar.update(n)
+
+    def message(self, text: str) -> None:
+        if not self.enabled:
+            return
+        if self._tty:
+            self._bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        if self._tb is not None:
+            self._tb.close()
+        if self._file is not None:
+            self._file.close()
+        self._file = self._bar = self._tb = None
+        self.enabled = False

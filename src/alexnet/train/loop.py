@@ -1,0 +1,376 @@
+"""The training loop: one step as a function, a run as a :class:`Trainer`.
+
+    from alexnet.train.loop import train_step, Trainer
+    result = train_step(model, images, labels, optimizer, transform, amp_dtype=torch.bfloat16)
+    result.loss                              # detached tensor, no device sync
+
+    trainer = Trainer(cfg, run_dir, data)    # data: alexnet.train.data.TrainData
+    summary = trainer.fit()                  # resumes if run_dir holds a checkpoint and resume=True
+
+``train_step`` is what ``benchmarks/`` times: the same code path as a real run.
+
+Exact resumption. A checkpoint is written atomically at the end of every epoch and when
+SIGINT/SIGTERM arrives (the current step finishes first). It records the epoch and the
+number of its batches already trained; StoreLoader's order is a function of (seed, epoch,
+rank), so ``set_epoch(epoch, start_batch)`` replays the rest of the epoch. The random numbers of
+step t on rank r (augmentation and dropout) come from generators re-seeded from (seed, r, t),
+so a resumed run draws exactly what the uninterrupted run would have drawn.
+
+Stops and warnings. The loss is summed on the device and checked every ``log_interval``
+steps and at the end of each epoch: a NaN/inf raises :class:`TrainingDiverged` and nothing
+is saved over the last good checkpoint. A training loss still at chance level (≈ ln(num_classes))
+over the last logging interval of the first epoch gives a warning (SPEC §1: Caffe reported a flat loss with the paper's
+bias-1 init).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..weights import save_weights
+from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from .distributed import DistContext, all_reduce_sum, broadcast_floats
+from .log import RunLogger
+from .optim import build_optimizer
+from .schedule import make_schedule, set_lr
+
+WEIGHTS_NAME = "model.safetensors"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message says where and what to do."""
+
+
+@dataclass
+class StepResult:
+    """Detached tensors on the training device (reading them syncs the device)."""
+
+    loss: torch.Tensor
+    correct1: torch.Tensor
+    correct5: torch.Tensor
+    count: int
+
+
+def train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+               optimizer: torch.optim.Optimizer, transform: Callable[..., torch.Tensor], *,
+               generator: torch.Generator | None = None, amp_dtype: torch.dtype | None = None,
+               channels_last: bool = False) -> StepResult:
+    """One SGD step on a stored uint8 batch: augment, forward (autocast), cross-entropy, backward, step.
+
+    ``transform(images, generator=generator)`` turns the uint8 (B, C, H, W) batch into the
+    float input. ``amp_dtype``: ``torch.bfloat16`` for autocast (CUDA), None for float32.
+    """
+    x = transform(images, generator=generator)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(device_type=x.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        logits = model(x)
+    # The loss in float32 even under bf16 autocast: log-softmax needs the precision.
+    loss = F.cross_entropy(logits.float(), labels)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    with torch.no_grad():
+        k = min(5, logits.shape[1])
+        top = logits.topk(k, dim=1).indices
+        hit = top == labels.view(-1, 1)
+        correct1 = hit[:, 0].sum()
+        correct5 = hit.any(dim=1).sum()
+    return StepResult(loss.detach(), correct1, correct5, labels.shape[0])
+
+
+def step_seed(seed: int, rank: int, step: int) -> int:
+    """The seed of global step ``step`` on ``rank`` (distinct per rank and step, reproducible)."""
+    return (int(seed) * 1_000_003 + rank * 10_007 + step * 7_919 + 1) % (2 ** 62)
+
+
+def chance_level_warning(train_loss: float, num_classes: int) -> str | None:
+    """A message if ``train_loss`` after the first epoch is still the loss of a uniform guess."""
+    chance = math.log(num_classes)
+    if num_classes > 1 and abs(train_loss - chance) <= 0.03 * chance:
+        return (f"the training loss after the first epoch is {train_loss:.4f}, at chance level "
+                f"(ln {num_classes} = {chance:.4f}): the net is not learning. Caffe reported this flat "
+                f"loss with the paper's bias-1 init; try --set model.init=caffe, a lower or higher --lr, "
+                f"or check the labels of the data")
+    return None
+
+
+def resolve_amp(cfg: dict[str, Any], device: torch.device) -> torch.dtype | None:
+    if cfg["amp"] == "bf16" or (cfg["amp"] == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
+class Trainer:
+    """A training run in ``run_dir``: config.json, log.jsonl, checkpoint.pt, model.safetensors.
+
+    Args:
+        cfg: a resolved config (:func:`alexnet.train.recipes.resolve_config`).
+        run_dir: the run directory (created).
+        data: :class:`alexnet.train.data.TrainData` (loaders, transforms, preprocessing).
+        model: the net; built from ``cfg["arch"]``/``cfg["model"]`` when None.
+        ctx: the distributed context (one process when None).
+        resume: continue from ``run_dir/checkpoint.pt``.
+        on_step: called as ``on_step(trainer, step)`` after every step (tests use it to
+            interrupt or to inject a fault); ``trainer.request_stop(reason)`` stops like SIGINT.
+    """
+
+    def __init__(self, cfg: dict[str, Any], run_dir: str | Path, data, *, model: nn.Module | None = None,
+                 ctx: DistContext | None = None, resume: bool = False,
+                 on_step: Callable[["Trainer", int], None] | None = None):
+        self.cfg, self.run_dir, self.data = cfg, Path(run_dir), data
+        self.ctx = ctx or DistContext()
+        self.device = self.ctx.device
+        self.on_step = on_step
+        self.stop_reason: str | None = None
+        self.last_interval_loss: float | None = None
+        if model is None:
+            from ..models import create
+            torch.manual_seed(cfg["seed"])  # the initial weights are part of the run's reproducible state
+            model = create(cfg["arch"], **cfg["model"])
+        if getattr(model, "num_classes", data.num_classes) != data.num_classes:
+            raise ValueError(f"the model has {model.num_classes} outputs but the data has {data.num_classes} "
+                             f"classes; set model.num_classes={data.num_classes}")
+        if cfg["freeze"] == "features":
+            for p in model.features.parameters():
+                p.requires_grad_(False)
+        self.model = model.to(self.device)
+        self.channels_last = cfg["channels_last"] is True or (cfg["channels_last"] == "auto"
+                                                              and self.device.type == "cuda")
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        self.amp_dtype = resolve_amp(cfg, self.device)
+        self.optimizer = build_optimizer(self.model, cfg)
+        self.schedule = make_schedule(cfg)
+        self.epoch, self.batch, self.step = 0, 0, 0
+        self.epoch_sums = [0.0, 0.0, 0.0, 0.0]  # loss·n, top-1 hits, top-5 hits, n (this rank)
+        self.history: list[dict[str, Any]] = []
+        self.resumed = False
+        if resume:
+            self.load_state_dict(load_checkpoint(self.run_dir / CHECKPOINT_NAME, map_location=self.device))
+            self.resumed = True
+        self.train_model: nn.Module = self.model
+        if self.ctx.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+            self.train_model = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        if cfg["compile"]:
+            self.train_model = torch.compile(self.train_model)
+        # On the CPU: alexnet.data.augment draws there and moves the numbers to the images, so a
+        # seed gives the same augmentation on any device.
+        self.generator = torch.Generator()
+
+    # -- state ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "schedule": self.schedule.state_dict(), "epoch": self.epoch, "batch": self.batch,
+                "step": self.step, "epoch_sums": list(self.epoch_sums), "history": self.history,
+                "config": self.cfg}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.epoch, self.batch, self.step = int(state["epoch"]), int(state["batch"]), int(state["step"])
+        self.epoch_sums = [float(v) for v in state["epoch_sums"]]
+        self.history = list(state["history"])
+
+    def save_checkpoint(self) -> None:
+        if self.ctx.is_main:
+            save_checkpoint(self.run_dir / CHECKPOINT_NAME, self.state_dict())
+
+    def request_stop(self, reason: str) -> None:
+        """Stop after the current step, save a checkpoint, return (what SIGINT/SIGTERM do)."""
+        self.stop_reason = reason
+
+    # -- the run -------------------------------------------------------------------------------
+    def batches_per_epoch(self) -> int:
+        n = len(self.data.train_loader)
+        cap = self.cfg["max_steps_per_epoch"]
+        return min(n, cap) if cap else n
+
+    def fit(self) -> dict[str, Any]:
+        """Train to ``cfg["epochs"]``; returns a summary (``status``: "done" or "interrupted")."""
+        cfg = self.cfg
+        per_epoch = self.batches_per_epoch()
+        if per_epoch < 1:
+            raise ValueError(f"the training set gives no full batch of {self.data.per_rank_batch} images "
+                             f"per rank; lower --batch-size")
+        logger = RunLogger(self.run_dir, enabled=self.ctx.is_main, total_steps=cfg["epochs"] * per_epoch,
+                           initial_step=self.epoch * per_epoch + self.batch)
+        self.logger = logger
+        logger.event("resume" if self.resumed else "start", step=self.step, epoch=self.epoch,
+                     batch=self.batch, device=str(self.device), world_size=self.ctx.world_size,
+                     per_rank_batch=self.data.per_rank_batch, batches_per_epoch=per_epoch,
+                     data=self.data.description, amp=str(self.amp_dtype), channels_last=self.channels_last)
+        previous = self._install_signal_handlers()
+        try:
+            while self.epoch < cfg["epochs"]:
+                if not self._train_epoch(per_epoch):
+                    self.save_checkpoint()
+                    logger.event("interrupt", step=self.step, epoch=self.epoch, batch=self.batch,
+                                 reason=self.stop_reason)
+                    logger.message(f"stopped ({self.stop_reason}) at epoch {self.epoch + 1}, batch {self.batch}; "
+                                   f"checkpoint saved. Resume with: alexnet train --resume {self.run_dir}")
+                    return {"status": "interrupted", "step": self.step, "epoch": self.epoch,
+                            "batch": self.batch, "history": self.history}
+            metrics = self.history[-1] if self.history else {}
+            if self.ctx.is_main:
+                self.save_weights(metrics)
+            logger.event("end", step=self.step, epoch=self.epoch, **{k: v for k, v in metrics.items()
+                                                                     if k not in ("epoch", "step")})
+            return {"status": "done", "step": self.step, "epoch": self.epoch, "history": self.history,
+                    "weights": str(self.run_dir / WEIGHTS_NAME)}
+        finally:
+            self._restore_signal_handlers(previous)
+            logger.close()
+
+    def _train_epoch(self, per_epoch: int) -> bool:
+        """Train the rest of the current epoch; False if a stop was requested."""
+        cfg, ctx, logger = self.cfg, self.ctx, self.logger
+        set_lr(self.optimizer, self.schedule.lr)
+        loader = self.data.train_loader
+        loader.set_epoch(self.epoch, start_batch=self.batch)
+        self.model.train()
+        sums = torch.tensor(self.epoch_sums, dtype=torch.float64, device=self.device)
+        interval_loss = torch.zeros((), dtype=torch.float64, device=self.device)
+        interval_steps, interval_images, t_interval, t_epoch = 0, 0, time.perf_counter(), time.perf_counter()
+        for images, labels in (loader if self.batch < per_epoch else ()):
+            images = images.to(self.device, non_blocking=True)
+            labels = labels.to(self.device, non_blocking=True)
+            seed = step_seed(cfg["seed"], ctx.rank, self.step)
+            self.generator.manual_seed(seed)
+            torch.manual_seed(seed)  # dropout draws from the default generators
+            result = train_step(self.train_model, images, labels, self.optimizer, self.data.train_transform,
+                                generator=self.generator, amp_dtype=self.amp_dtype,
+                                channels_last=self.channels_last)
+            sums += torch.stack([result.loss.double() * result.count, result.correct1.double(),
+                                 result.correct5.double(), torch.tensor(float(result.count), device=self.device,
+                                                                        dtype=torch.float64)])
+            interval_loss += result.loss.double()
+            interval_steps += 1
+            interval_images += result.count
+            self.step += 1
+            self.batch += 1
+            logger.advance()
+            if self.on_step is not None:
+                self.on_step(self, self.step)
+            # Single process: a requested stop is seen at once. DDP: all ranks decide together
+            # at interval boundaries (one small all-reduce), so none waits forever on the others.
+            check_now = self.step % cfg["log_interval"] == 0 or self.batch >= per_epoch
+            if (self.stop_reason and not ctx.distributed) or check_now:
+                flags = torch.stack([interval_loss, torch.tensor(float(interval_steps), dtype=torch.float64,
+                                                                 device=self.device),
+                                     torch.tensor(1.0 if self.stop_reason else 0.0, dtype=torch.float64,
+                                                  device=self.device)])
+                flags = all_reduce_sum(ctx, flags).tolist()
+                mean_loss = flags[0] / max(flags[1], 1.0)
+                if not math.isfinite(mean_loss):
+                    self._diverged(mean_loss)
+                if check_now:
+                    self.last_interval_loss = mean_loss
+                    elapsed = time.perf_counter() - t_interval
+                    logger.event("step", step=self.step, epoch=self.epoch, loss=mean_loss, lr=self.schedule.lr,
+                                 images_per_s=interval_images * ctx.world_size / max(elapsed, 1e-9))
+                    interval_loss.zero_()
+                    interval_steps, interval_images, t_interval = 0, 0, time.perf_counter()
+                if flags[2] > 0:
+                    self.stop_reason = self.stop_reason or "another rank was stopped"
+                    self.epoch_sums = sums.tolist()
+                    return False
+            if self.batch >= per_epoch:
+                break
+        self.epoch_sums = sums.tolist()
+        self._end_epoch(time.perf_counter() - t_epoch)
+        return True
+
+    def _diverged(self, value: float) -> None:
+        ckpt = self.run_dir / CHECKPOINT_NAME
+        last = (f"the last good checkpoint is {ckpt} (kept unchanged); resume from it with "
+                f"`alexnet train --resume {self.run_dir} --lr SMALLER`" if ckpt.exists()
+                else "no checkpoint was written yet (it diverged in the first epoch)")
+        msg = (f"the training loss became {value} at step {self.step} (epoch {self.epoch + 1}) with lr "
+               f"{self.schedule.lr:g}; stopping. {last}. A smaller learning rate usually helps.")
+        self.logger.event("nan", step=self.step, epoch=self.epoch, loss=value, lr=self.schedule.lr)
+        raise TrainingDiverged(msg)
+
+    def _end_epoch(self, seconds: float) -> None:
+        ctx, cfg = self.ctx, self.cfg
+        sums = all_reduce_sum(ctx, torch.tensor(self.epoch_sums, dtype=torch.float64, device=self.device)).tolist()
+        n = max(sums[3], 1.0)
+        record: dict[str, Any] = {"epoch": self.epoch, "step": self.step, "train_loss": sums[0] / n,
+                                  "train_top1_error": 1.0 - sums[1] / n, "train_top5_error": 1.0 - sums[2] / n,
+                                  "lr": self.schedule.lr, "seconds": seconds}
+        if not math.isfinite(record["train_loss"]):
+            self._diverged(record["train_loss"])
+        val = None
+        # Every rank takes part (the broadcast), though only rank 0 has a validation loader.
+        if self.data.val_store is not None and ((self.epoch + 1) % cfg["eval_every"] == 0
+                                                 or self.epoch + 1 == cfg["epochs"]):
+            values = [math.nan] * 4
+            if ctx.is_main:
+                from ..evaluate import evaluate_model
+                m = evaluate_model(self.model, self.data.val_loader, self.data.view_fn, device=self.device,
+                                   amp_dtype=self.amp_dtype, progress=False)
+                values = [m["top1_error"], m["top5_error"], m["loss"], m["num_images"]]
+            values = broadcast_floats(ctx, values)
+            val = values[0]
+            record.update(val_top1_error=values[0], val_top5_error=values[1], val_loss=values[2],
+                          val_images=int(values[3]))
+        self.history.append(record)
+        self.logger.event("epoch", **record)
+        if self.epoch == 0 and self.last_interval_loss is not None:
+            # The loss at the end of the epoch, not its mean: the first steps' transient is no sign.
+            text = chance_level_warning(self.last_interval_loss, self.data.num_classes)
+            if text:
+                self.logger.event("warning", step=self.step, epoch=self.epoch, message=text)
+                self.logger.message(f"warning: {text}")
+                warnings.warn(text, RuntimeWarning, stacklevel=2)
+        if self.schedule.epoch_end(self.epoch, val):
+            self.logger.event("lr_drop", step=self.step, epoch=self.epoch, lr=self.schedule.lr)
+            self.logger.message(f"learning rate now {self.schedule.lr:g}")
+        self.epoch += 1
+        self.batch = 0
+        self.epoch_sums = [0.0, 0.0, 0.0, 0.0]
+        self.save_checkpoint()
+
+    def save_weights(self, metrics: dict[str, Any]) -> Path:
+        return save_weights(self.run_dir / WEIGHTS_NAME, self.model, class_names=self.data.class_names,
+                            preprocessing=self.data.preprocessing, config=self.cfg, metrics=metrics,
+                            extra_tensors=self.data.extra_tensors)
+
+    # -- signals -------------------------------------------------------------------------------
+    def _install_signal_handlers(self):
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        previous = {}
+
+        def handler(signum, frame):
+            name = signal.Signals(signum).name
+            if self.stop_reason:  # a second signal: the user means it
+                raise KeyboardInterrupt
+            self.logger.message(f"{name} received: finishing this step and saving a checkpoint "
+                                f"(send it again to quit without saving)")
+            self.request_stop(name)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+        return previous
+
+    @staticmethod
+    def _restore_signal_handlers(previous) -> None:
+        for sig, old in (previous or {}).items():
+            signal.signal(sig, old)
