@@ -50,3 +50,26 @@ def test_finetune_on_an_image_folder_beats_chance(tmp_path, monkeypatch):
     base_state = base.state_dict()
     for k, v in base_state.items():   # conv layers bit-identical to the pre-trained ones, fc6/fc7 moved
         assert torch.equal(state[k], v) == k.startswith("features."), k
+
+
+def test_grey_whole_image_net_finetunes_on_rgb_folder_as_whole_grey_images(tmp_path, monkeypatch):
+    """The Fashion-MNIST demo's kind of net (1 channel, images resized whole to 64) on RGB photos."""
+    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "images"
+    _image_folder(data / "train", 8, 0)
+    _image_folder(data / "val", 4, 1)
+    torch.manual_seed(0)
+    base = create("alexnet2012", num_classes=10, in_channels=1, input_size=64)
+    weights = tmp_path / "grey.safetensors"
+    save_weights(weights, base, preprocessing={"resize": 64, "crop": 64, "channels": 1, "pixel_scale": 255.0,
+                                               "mean": None, "std": None, "mean_image": True},
+                 extra_tensors={"mean_image": torch.full((1, 28, 28), 70.0)})
+    out = tmp_path / "ft"
+    assert cli(["finetune", str(weights), str(data), "--epochs", "1", "--batch-size", "8", "--workers", "0",
+                "--device", "cpu", "--out", str(out)]) == 0
+    _, meta = load_weights(out / "model.safetensors")
+    assert meta.config["whole_image"] is True and meta.model_kwargs["in_channels"] == 1
+    assert meta.preprocessing["resize"] == 64 and meta.preprocessing["channels"] == 1
+    mean = meta.extra_tensors["mean_image"]   # recomputed on the new RGB data, as luma
+    assert mean.shape == (1, 256, 256)
+    assert 30 < mean.mean().item() < 150   # grey level of the red/green/blue images, not 70 from the base

@@ -365,7 +365,11 @@ def preprocess_pil(images: list, preprocessing: dict, mean_image: torch.Tensor |
     (``views=1`` → (B, C, crop, crop)) or the 10 views (``views=10`` → (10, B, C, crop, crop),
     order of :func:`ten_views`); pixels divided by 255 when ``pixel_scale`` is 1; the
     ``mean_image`` (C, resize, resize) tensor, in ``pixel_scale`` units, cropped at the same
-    place subtracted; then ``(x - mean) / std``.
+    place subtracted; then ``(x - mean) / std``. A ``mean_image`` (C, S, S) with S ≠ ``resize``
+    is the mean at the stored size of the training data, which the net saw resized whole
+    (Fashion-MNIST's 28 px upsampled, or 256 px downsampled for a small fine-tuned net): then, as
+    in training and :func:`alexnet.evaluate.view_fn_from_preprocessing`, the image's central
+    square goes to S×S, the mean is subtracted there, and the result is resized to ``resize``.
     """
     from PIL import Image, ImageOps
 
@@ -379,41 +383,58 @@ def preprocess_pil(images: list, preprocessing: dict, mean_image: torch.Tensor |
     mean, std = preprocessing.get("mean"), preprocessing.get("std")
     if crop > resize:
         raise ValueError(f"preprocessing crop {crop} is larger than resize {resize}")
+    # A mean image whose side S differs from ``resize`` is at the stored size of the training
+    # data, and the net saw stored images resized whole (Fashion-MNIST: 28 px upsampled; a
+    # fine-tuned small net: 256 px downsampled): as in training, the image is brought to S×S,
+    # the mean subtracted there, and the difference resized (bilinear, like the trainer's view).
+    m = None if mean_image is None else mean_image.detach().to("cpu", torch.float32)
+    stored = m.shape[-1] if m is not None and m.shape[-1] != resize else None
     out = []
     for img in images:
         img = ImageOps.exif_transpose(img).convert("L" if channels == 1 else "RGB")
         w, h = img.size
-        if square:
+        side = stored or resize
+        if square or stored:
             s = min(w, h)
             left, top = (w - s) // 2, (h - s) // 2
-            img = img.resize((resize, resize), Image.Resampling.BILINEAR, box=(left, top, left + s, top + s))
+            img = img.resize((side, side), Image.Resampling.BILINEAR, box=(left, top, left + s, top + s))
         else:
             size = (resize, max(resize, round(h * resize / w))) if w <= h else (max(resize, round(w * resize / h)), resize)
             img = img.resize(size, Image.Resampling.BILINEAR)
         arr = np.asarray(img).reshape(img.size[1], img.size[0], channels)
         t = torch.from_numpy(arr.copy()).permute(2, 0, 1)[None]        # (1, C, H, W)
-        if views == 10:
-            x = ten_views(t, crop)[:, 0].float()                        # (10, C, crop, crop)
-        else:
-            hh, ww = t.shape[-2:]
-            y0, x0 = _centre_offset(hh, crop), _centre_offset(ww, crop)
-            x = t[0, :, y0:y0 + crop, x0:x0 + crop].float()
-        if pixel_scale == 1.0:
-            x = x / 255.0
-        if mean_image is not None:
-            m = mean_image.detach().to("cpu", torch.float32)
-            if m.shape[-2:] != t.shape[-2:]:                           # not square: mean's centre
-                my, mx = _centre_offset(m.shape[-2], t.shape[-2]), _centre_offset(m.shape[-1], t.shape[-1])
-                if my < 0 or mx < 0:
-                    raise ValueError(f"mean image {tuple(m.shape)} is smaller than the resized image "
-                                     f"{tuple(t.shape[-2:])}")
-                m = m[:, my:my + t.shape[-2], mx:mx + t.shape[-1]]
+        if stored:
+            x = t.float() * (pixel_scale / 255.0) - m[None]
+            x = F.interpolate(x, size=(resize, resize), mode="bilinear", align_corners=False,
+                              antialias=resize < stored)
             if views == 10:
-                mv = ten_views(m[None], crop)[:, 0]
+                x = ten_views(x, crop)[:, 0]
             else:
-                y0, x0 = _centre_offset(m.shape[-2], crop), _centre_offset(m.shape[-1], crop)
-                mv = m[:, y0:y0 + crop, x0:x0 + crop]
-            x = x - mv
+                o = _centre_offset(resize, crop)
+                x = x[0, :, o:o + crop, o:o + crop]
+        else:
+            if views == 10:
+                x = ten_views(t, crop)[:, 0].float()                    # (10, C, crop, crop)
+            else:
+                hh, ww = t.shape[-2:]
+                y0, x0 = _centre_offset(hh, crop), _centre_offset(ww, crop)
+                x = t[0, :, y0:y0 + crop, x0:x0 + crop].float()
+            if pixel_scale == 1.0:
+                x = x / 255.0
+            if m is not None:
+                mi = m
+                if mi.shape[-2:] != t.shape[-2:]:                       # not square: mean's centre
+                    my, mx = _centre_offset(mi.shape[-2], t.shape[-2]), _centre_offset(mi.shape[-1], t.shape[-1])
+                    if my < 0 or mx < 0:
+                        raise ValueError(f"mean image {tuple(mi.shape)} does not fit the resized image "
+                                         f"{tuple(t.shape[-2:])}")
+                    mi = mi[:, my:my + t.shape[-2], mx:mx + t.shape[-1]]
+                if views == 10:
+                    mv = ten_views(mi[None], crop)[:, 0]
+                else:
+                    y0, x0 = _centre_offset(mi.shape[-2], crop), _centre_offset(mi.shape[-1], crop)
+                    mv = mi[:, y0:y0 + crop, x0:x0 + crop]
+                x = x - mv
         if mean is not None and std is not None:
             shape = (1, -1, 1, 1) if views == 10 else (-1, 1, 1)
             x = (x - torch.as_tensor(mean, dtype=torch.float32).view(shape)) / \

@@ -143,10 +143,27 @@ def _channel_std(stats) -> list[float]:
     return [float(np.sqrt(max(v, 1e-12))) for v in np.diag(cov)]
 
 
+LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as alexnet.evaluate turns RGB images grey
+
+
+def _to_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
+    """A (C, H, W) mean image in the net's channel count (grey → RGB repeats, RGB → grey is luma)."""
+    if image.shape[0] == channels:
+        return image
+    if image.shape[0] == 1 and channels == 3:
+        return image.expand(3, -1, -1).contiguous()
+    if image.shape[0] == 3 and channels == 1:
+        return (image * torch.tensor(LUMA).view(3, 1, 1)).sum(0, keepdim=True)
+    raise ValueError(f"cannot turn {image.shape[0]}-channel images into {channels}-channel ones")
+
+
 def make_preprocessing(cfg: dict[str, Any], store) -> tuple[dict[str, Any], dict[str, torch.Tensor], str]:
     """The weights-file ``preprocessing`` dict, its extra tensors, and the training augmentation kind."""
-    size, c, crop, augment = store.image_size, store.channels, cfg["input_size"], cfg["augment"]
-    small = size < crop
+    size, crop, augment = store.image_size, cfg["input_size"], cfg["augment"]
+    # The net's channels decide; grey stores are repeated to RGB and RGB stores turned grey (luma)
+    # by the view function, and the mean image follows the same linear map.
+    c = int(cfg["model"].get("in_channels", store.channels))
+    small = size < crop or bool(cfg["whole_image"])
     stats = store.stats()
     pre = {"resize": crop if small else size, "crop": crop, "channels": c, "pixel_scale": 1.0,
            "mean": None, "std": None, "mean_image": False}
@@ -156,11 +173,15 @@ def make_preprocessing(cfg: dict[str, Any], store) -> tuple[dict[str, Any], dict
             raise ValueError(f"the paper recipe subtracts the training set's mean image, but {store.root} has no "
                              f"stats/ (prepare its train split with `alexnet prepare`), or use --recipe d2l")
         pre.update(pixel_scale=255.0, mean_image=True)
-        extra["mean_image"] = torch.from_numpy(np.ascontiguousarray(stats.mean_image)).permute(2, 0, 1).float()
+        extra["mean_image"] = _to_channels(
+            torch.from_numpy(np.ascontiguousarray(stats.mean_image)).permute(2, 0, 1).float(), c)
     elif augment == "torchvision":
         if small:
             if stats is None:
                 raise ValueError(f"{store.root} has no stats/ to normalise with; prepare its train split")
+            if c != store.channels:
+                raise ValueError(f"the net takes {c}-channel images but {store.root} has {store.channels}; "
+                                 f"per-channel normalisation cannot be carried across (use augment=paper or flip)")
             mean = stats.mean_image.reshape(-1, c).mean(axis=0) / float(stats.pixel_scale)
             pre.update(mean=[float(v) for v in mean], std=_channel_std(stats))
         else:
@@ -204,7 +225,7 @@ def build_data(cfg: dict[str, Any], ctx: DistContext | None = None) -> TrainData
                                  device=data_device, in_memory=in_memory)
     return TrainData(train_loader=train_loader, val_loader=val_loader, train_transform=transform, view_fn=view_fn,
                      preprocessing=pre, class_names=list(train.class_names), num_classes=train.num_classes,
-                     channels=train.channels, per_rank_batch=per_rank,
+                     channels=pre["channels"], per_rank_batch=per_rank,
                      description=f"{description}: {len(train)} train / {len(val) if val else 0} val images, "
                                  f"augmentation {kind}",
                      extra_tensors=extra, train_store=train, val_store=val)

@@ -7,7 +7,9 @@
 The new data may be an ImageFolder (``CLASS/*.jpg`` or ``train/``+``val/``), a prepared store or
 Fashion-MNIST (see :mod:`alexnet.train.data`). The net keeps its architecture and input size;
 its input scaling follows the pre-trained net's (:func:`augment_like`; the mean image, if any,
-is recomputed on the new data; change it with ``overrides={"augment": ...}``). ``freeze="features"`` trains only fc6–fc8. Resuming, logs, checkpoints and the
+is recomputed on the new data and turned grey for a grey net; change it with
+``overrides={"augment": ...}``). A net trained on whole resized images (resize == crop, as the
+demo's) is fine-tuned on whole images resized to its input; a grey net takes RGB data as luma. ``freeze="features"`` trains only fc6–fc8. Resuming, logs, checkpoints and the
 final ``model.safetensors`` are those of ``alexnet train``; the summary adds ``evaluation``
 (validation top-1/top-5 error of the final net) when the data has a validation split.
 """
@@ -43,15 +45,17 @@ def finetune(weights: str | Path, data: str | Path, run_dir: str | Path, *, free
 
     _, meta = load_weights(weights)
     kwargs = {k: v for k, v in meta.model_kwargs.items() if k != "num_classes"}
-    cfg = resolve_config("paper", {**FINETUNE_DEFAULTS, "augment": augment_like(meta.preprocessing), "arch": meta.arch, "data": str(data), "freeze": freeze,
+    pre = meta.preprocessing
+    # A net that saw whole images resized to its input (the Fashion-MNIST demo: resize == crop)
+    # keeps seeing whole images; one trained on crops of larger images (ImageNet) keeps cropping.
+    whole_image = bool(pre.get("resize")) and pre.get("resize") == pre.get("crop")
+    cfg = resolve_config("paper", {**FINETUNE_DEFAULTS, "augment": augment_like(pre), "arch": meta.arch,
+                                   "data": str(data), "freeze": freeze, "whole_image": whole_image,
                                    **({"input_size": kwargs["input_size"]} if "input_size" in kwargs else {}),
-                                   **(overrides or {})})
+                                   "model": {**kwargs}, **(overrides or {})})
     # The data decides the number of classes; open it once here to learn it.
     train_store, _, _ = open_stores(cfg, DistContext())
     model = create(meta.arch, weights=weights)
-    if train_store.channels != getattr(model, "in_channels", train_store.channels):
-        raise ValueError(f"{weights} takes {model.in_channels}-channel images but {data} has "
-                         f"{train_store.channels} channels")
     model.reset_classifier(train_store.num_classes)
     cfg["model"] = {**kwargs, "num_classes": train_store.num_classes}
     cfg["finetuned_from"] = str(Path(weights).resolve())

@@ -55,6 +55,7 @@ BASE: dict[str, Any] = {
     "step_epochs": 30,
     "augment": "none",           # "paper", "torchvision", "flip" or "none"
     "input_size": 224,           # side of the images the net sees
+    "whole_image": False,        # resize whole stored images to input_size (no crops), as small stores are
     "lighting_std": 0.1,         # σ of the PCA lighting coefficients α_i
     "max_steps_per_epoch": 0,    # 0: a full pass; N: stop each epoch after N batches (CPU demo)
     "seed": 0,
