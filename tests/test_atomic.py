@@ -31,3 +31,41 @@ def test_written_files_get_the_umask_mode_even_from_safetensors(tmp_path):
         os.umask(mask)
     assert oct((tmp_path / "a.bin").stat().st_mode & 0o777) == oct(0o644)
     assert oct((tmp_path / "m.safetensors").stat().st_mode & 0o777) == oct(0o644)
+
+
+WRITER = """
+import sys, torch
+from alexnet.train.checkpoint import save_checkpoint
+path = sys.argv[1]
+print("ready", flush=True)
+i = 1
+while True:   # rewrite a 32 MB checkpoint until killed
+    save_checkpoint(path, {"version": i, "w": torch.full((8 * 1024 * 1024,), float(i))})
+    i += 1
+"""
+
+
+def test_checkpoint_survives_sigkill_during_save(tmp_path):
+    """A process SIGKILLed at random moments while rewriting its checkpoint always leaves a whole one."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from alexnet.train.checkpoint import load_checkpoint, save_checkpoint
+
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, {"version": 0, "w": torch.zeros(8 * 1024 * 1024)})
+    rng = random.Random(0)
+    versions = []
+    for _ in range(4):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.05, 0.6))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        state = load_checkpoint(path)           # whole, never torn
+        assert torch.all(state["w"] == float(state["version"]))
+        versions.append(state["version"])
+    assert max(versions) > 0, "the writer never finished a save; the test did not exercise a kill mid-write"
