@@ -150,7 +150,7 @@ class Timer:
             torch.cuda.synchronize(self.device)
             self._start = torch.cuda.Event(enable_timing=True)
             self._end = torch.cuda.Event(enable_timing=True)
-            self._start.record()
+            self._start.record(torch.cuda.current_stream(self.device))  # the device's, not the current one's
         else:
             self._t0 = time.perf_counter()
         return self
@@ -160,7 +160,7 @@ class Timer:
         if exc_type is not None:
             return
         if self.device.type == "cuda":
-            self._end.record()
+            self._end.record(torch.cuda.current_stream(self.device))
             torch.cuda.synchronize(self.device)
             self.seconds = self._start.elapsed_time(self._end) / 1000.0
         else:

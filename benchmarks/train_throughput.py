@@ -316,7 +316,8 @@ class _StepClock:
     def __call__(self, trainer, step: int) -> None:
         if step in (self.start, self.last):
             if self.cuda:
-                self.events[0 if step == self.start else 1].record()
+                import torch
+                self.events[0 if step == self.start else 1].record(torch.cuda.current_stream(self.device))
             else:
                 self.times.append(time.perf_counter())
 
@@ -429,7 +430,7 @@ def profile_stages(args, device, trainer, data, log: common.JsonlLog) -> list[di
            f"{args.workers} workers")
     images, labels = batches[0][0].to(device), batches[0][1].to(device)
     del batches
-    g = torch.Generator(device=device)
+    g = torch.Generator()  # on the CPU, as the trainer's (numbers drawn there, moved to the images)
     for _ in range(args.warmup):
         transform(images, generator=g)
     with common.Timer(device) as t:

@@ -27,6 +27,7 @@ d2l). Evaluation always uses :func:`alexnet.evaluate.view_fn_from_preprocessing`
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -94,7 +95,9 @@ def _open_or_prepare(src: Path, root: Path, ctx: DistContext):
         except (FileNotFoundError, ValueError):
             from ..data.prepare import prepare
             prepare(src, root, split="all", progress=ctx.is_main)
-    barrier(ctx)
+    # Preparing can take hours (ImageNet); the other ranks wait in a CPU group with a long timeout
+    # rather than NCCL's 10 minutes. On a shared file system, run `alexnet prepare` before torchrun.
+    barrier(ctx, timeout=datetime.timedelta(hours=48))
     train = PreparedStore(root, "train")
     try:
         val = PreparedStore(root, "val")
@@ -215,7 +218,9 @@ def build_data(cfg: dict[str, Any], ctx: DistContext | None = None) -> TrainData
     else:
         transform = ViewTrainTransform(view_fn, flip=kind.endswith("flip"))
     in_memory = train.image_size < 64  # small stores (Fashion-MNIST) fit in memory easily
-    data_device = "cuda" if ctx.device.type == "cuda" else "cpu"
+    # The rank's own GPU (cuda:LOCAL_RANK, or --device cuda:N): a bare "cuda" would be the current
+    # device, cuda:0 in a one-process run on another GPU, so decoding would land on the wrong one.
+    data_device = ctx.device if ctx.device.type == "cuda" else torch.device("cpu")
     train_loader = StoreLoader(train, per_rank, shuffle=True, seed=cfg["seed"], rank=ctx.rank,
                                world_size=ctx.world_size, drop_last=True, workers=cfg["workers"],
                                device=data_device, in_memory=in_memory)

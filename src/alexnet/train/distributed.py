@@ -11,6 +11,7 @@ learning rate do not change with the number of GPUs. Only rank 0 writes logs and
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 
@@ -69,9 +70,19 @@ def teardown_distributed(ctx: DistContext) -> None:
         dist.destroy_process_group()
 
 
-def barrier(ctx: DistContext) -> None:
-    if ctx.distributed:
+def barrier(ctx: DistContext, timeout: datetime.timedelta | None = None) -> None:
+    """Wait for every rank. With ``timeout`` the wait runs in a gloo (CPU) group of that timeout,
+    for waits far longer than NCCL's default of 10 minutes (a rank preparing ImageNet)."""
+    if not ctx.distributed:
+        return
+    if timeout is None:
         dist.barrier()
+        return
+    group = dist.new_group(backend="gloo", timeout=timeout)
+    try:
+        dist.barrier(group=group)
+    finally:
+        dist.destroy_process_group(group)
 
 
 def broadcast_floats(ctx: DistContext, values: list[float]) -> list[float]:
