@@ -535,7 +535,7 @@ def run(args) -> tuple[dict[str, Any], Path]:
     import torch
 
     from alexnet.train.data import cache_dir
-    from alexnet.train.distributed import resolve_device
+    from alexnet.device import resolve_device
 
     device = resolve_device(args.device)
     if device.type == "cuda":

@@ -36,7 +36,7 @@ import torch
 
 from .atomic import atomic_path, atomic_write_text
 from .train.checkpoint import CHECKPOINT_NAME
-from .train.distributed import resolve_device
+from .device import resolve_device
 from .train.loop import WEIGHTS_NAME
 from .train.recipes import resolve_config
 from .train.runner import run_training

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .atomic import atomic_path, atomic_write_text
+from .device import resolve_device
 
 ViewFn = Callable[[Tensor], Tensor]
 
@@ -382,16 +383,6 @@ def _weights_preprocessing(path: Path, model: nn.Module) -> tuple[dict, Tensor |
     return pre, meta.mean_image if wants_mean else None
 
 
-def pick_device(device: str | torch.device | None) -> torch.device:
-    """None / "auto" → cuda when available, else cpu."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(device)!r} requested but no CUDA GPU is available; use --device cpu")
-    return device
-
-
 class _JsonlLog:
     """Appends one JSON object per line; a no-op without a path."""
 
@@ -467,7 +458,7 @@ def evaluate_weights(weights: Sequence[str | os.PathLike], data: str | os.PathLi
     if views not in (1, 10):
         raise ValueError(f"views must be 1 (centre crop) or 10 (the paper's 10-view test), got {views}")
     paths = [resolve_weights_path(w) for w in weights]
-    dev = pick_device(device)
+    dev = resolve_device(device)
     models = [load(p) for p in paths]
     store = open_eval_store(data, split)
     first = models[0]

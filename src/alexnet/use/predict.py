@@ -23,16 +23,13 @@ from PIL import Image, ImageOps
 from torch import nn
 
 from .. import models
+from ..device import resolve_device
 from ..weights import TORCHVISION_PREPROCESSING
 from .images import ImageReadError, open_image, to_mode
 from .layers import FEATURE_LAYERS, conv_maps, layer_output
 
 ImageLike = Union[Image.Image, str, os.PathLike]
 VIEWS = (1, 10)
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @dataclass
@@ -65,7 +62,7 @@ class Predictor:
                  *, batch_size: int = 64):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device = resolve_device(device)
         self.batch_size = batch_size
         self.weights_path: str | None = None
         if isinstance(weights, nn.Module):
