@@ -109,3 +109,70 @@ def test_outer_sum_is_exact(shape):
         flat = px.reshape(-1, c).astype(object)                  # Python integers: exact
         ref = np.array([[sum(flat[:, i] * flat[:, j]) for j in range(c)] for i in range(c)], np.int64)
         np.testing.assert_array_equal(process.outer_sum(px), ref)
+
+
+def xmp_rotated_bytes() -> bytes:
+    """A JPEG whose only orientation is in XMP (APP1 without EXIF): PIL's getexif reads it."""
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/>'
+           b'</rdf:RDF></x:xmpmeta>')
+    return fx.jpeg_bytes(fx.picture(300, 260, 40), xmp=xmp)
+
+
+def mpo_bytes() -> bytes:
+    buf = io.BytesIO()
+    fx.picture(300, 260, 41).save(buf, format="MPO", save_all=True, append_images=[fx.picture(300, 260, 42)])
+    return buf.getvalue()
+
+
+def test_header_scan_sends_orientation_and_mpo_to_pil():
+    pics = inputs()
+    assert not process._needs_pil_header(pics["500x375_sub2"])             # JFIF only
+    assert not process._needs_pil_header(pics["500x375_progressive"])
+    assert process._needs_pil_header(pics["rotated"])                      # EXIF
+    assert process._needs_pil_header(pics["orientation_1"])                # EXIF (orientation 1)
+    assert process._needs_pil_header(xmp_rotated_bytes())                  # XMP
+    assert process._needs_pil_header(mpo_bytes())                          # MPF
+    assert process._needs_pil_header(pics["500x375_sub2"][:40])            # ends before the scan
+    assert process._needs_pil_header(b"\xff\xd8\xff\xe0\x00")              # damaged
+
+
+def test_plain_jpeg_skips_pil_open(monkeypatch):
+    """A plain YCbCr JPEG goes through simplejpeg without PIL parsing its header; the result is
+    the reference's."""
+    pytest.importorskip("simplejpeg")
+    data = inputs()["500x375_sub2"]
+    expected = reference_square(data, 256)
+
+    def no_open(*a, **k):
+        raise AssertionError("PIL opened a plain JPEG")
+
+    monkeypatch.setattr(process.Image, "open", no_open)
+    img, note = process.to_square_rgb(data, 256)
+    assert note == "JPEG/RGB"
+    np.testing.assert_array_equal(np.asarray(img), expected)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_xmp_orientation_and_mpo_equal_reference(fast, monkeypatch):
+    if fast:
+        pytest.importorskip("simplejpeg")
+    else:
+        monkeypatch.setattr(process, "_simplejpeg", None)
+    for name, data in (("xmp", xmp_rotated_bytes()), ("mpo", mpo_bytes())):
+        img, note = process.to_square_rgb(data, 64)
+        np.testing.assert_array_equal(np.asarray(img), reference_square(data, 64), err_msg=name)
+        assert note == ("MPO/RGB" if name == "mpo" else "JPEG/RGB"), note
+    with Image.open(io.BytesIO(xmp_rotated_bytes())) as im:         # the XMP input really is rotated
+        assert im.getexif().get(0x0112) == 6
+
+
+def test_huge_plain_jpeg_goes_to_pil(monkeypatch):
+    """Above PIL's pixel limit the fast path steps aside, so PIL's bomb check still applies."""
+    pytest.importorskip("simplejpeg")
+    data = inputs()["500x375_sub2"]
+    monkeypatch.setattr(process.Image, "MAX_IMAGE_PIXELS", 1000)
+    assert process._fast_jpeg(data, 256) is None
+    with pytest.raises(process.Skip) as e:                          # > 2x the limit: refused
+        process.to_square_rgb(data, 256)
+    assert e.value.reason == "image too large"
