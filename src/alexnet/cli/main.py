@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -46,7 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (UserError, FileNotFoundError, NotADirectoryError, ValueError) as e:
+    except (UserError, FileNotFoundError, NotADirectoryError, ValueError, ImportError) as e:
+        # Errors the user can fix (a path, an option, a missing optional package) print as one
+        # line; ALEXNET_DEBUG=1 shows the traceback.
+        if os.environ.get("ALEXNET_DEBUG"):
+            raise
         print(f"alexnet {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

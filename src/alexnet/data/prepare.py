@@ -27,7 +27,7 @@ import numpy as np
 
 from ..atomic import atomic_path, atomic_write_text
 from .format import (FORMAT, array_to_json, json_to_array, read_json, shard_bin, shard_index)
-from .process import JPEG_QUALITY, Skip, outer_sum, process_jpeg, process_raw, read_item
+from .process import JPEG_QUALITY, Skip, outer_sum, process_jpeg, process_raw, read_item, release_readers
 from .sources import Item, SplitSource, discover
 
 CHUNK_SIZE = 1000
@@ -74,6 +74,7 @@ def _process_chunk(task: dict) -> dict:
             pos += len(encoded)
             np.add(sum_image, pixels, out=sum_image, casting="unsafe")
             sum_outer += outer_sum(pixels.reshape(-1, channels))
+    release_readers()                  # a parquet row group is kept only within a chunk
     sum_rgb += sum_image.sum(axis=(0, 1), dtype=np.int64)    # = Σ over images of their pixel sums
     with atomic_path(shard_index(split_dir, chunk)) as tmp:
         with open(tmp, "wb") as f:
@@ -219,7 +220,7 @@ def prepare(src, out, *, split: str = "all", size: int = 256, workers: int | Non
     found = discover(src, split)
     if not found:
         raise FileNotFoundError(f"nothing to prepare for split {split!r} in {src} (expected an ImageFolder "
-                                f"tree, an ILSVRC-2012 root, or Fashion-MNIST idx files)")
+                                f"tree, an ILSVRC-2012 root, Fashion-MNIST idx files, or Hugging Face parquet shards)")
     out.mkdir(parents=True, exist_ok=True)
     log = _Log(out / "prepare.log.jsonl")
     wnids, names = _class_list(out, found)
@@ -246,6 +247,8 @@ def _prepare_split(name: str, source: SplitSource, out: Path, index_of: dict[str
     split_dir = out / name
     split_dir.mkdir(parents=True, exist_ok=True)
     _clean_tmp(split_dir)
+    for note in source.notes:
+        print(f"prepare {name}: note: {note}", file=sys.stderr)
     image_size = size if source.image_size is not None else _native_size(source)
     plan = {"format": FORMAT, "split": name, "plan_id": _plan_id(source, image_size, quality, chunk_size),
             "source_kind": source.kind, "image_size": image_size, "channels": source.channels,
@@ -308,6 +311,8 @@ def _prepare_split(name: str, source: SplitSource, out: Path, index_of: dict[str
     result.update({"seconds": round(seconds, 3), "processed_inputs": processed, "reused_inputs": done_inputs,
                    "images_per_second": round(processed / seconds, 1) if seconds > 0 else None,
                    "workers": workers, "pixel_format": _pixel_format(source)})
+    if source.notes:
+        result["notes"] = list(source.notes)
     log("finish", split=name, images=result["images"], skipped=result["skipped"], seconds=result["seconds"])
     return result
 

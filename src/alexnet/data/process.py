@@ -39,6 +39,8 @@ class Skip(Exception):
 
 def read_item(item: Item) -> bytes:
     """The bytes of an input, or Skip with why they cannot be read."""
+    if item.kind == "parquet":
+        return _parquet_bytes(item)
     try:
         if item.kind == "bytes":
             return item.data
@@ -63,6 +65,64 @@ def read_item(item: Item) -> bytes:
         raise Skip("not a file", str(e)) from e
     except OSError as e:
         raise Skip("unreadable", str(e)) from e
+
+
+# -- parquet rows: one row group's image column at a time, per process -----------------------------
+# A chunk's items are contiguous (shard, row group, row), so keeping the last row group read makes
+# each row group be read once per chunk; release_readers() (end of a chunk) drops it and the file.
+_pq_file: tuple[str, object] | None = None        # (path, pyarrow.parquet.ParquetFile)
+_pq_group: tuple[tuple[str, int], object] | None = None   # ((path, row group), BinaryArray or Skip)
+
+
+def release_readers() -> None:
+    """Close the cached parquet file and drop its cached row group."""
+    global _pq_file, _pq_group
+    if _pq_file is not None:
+        try:
+            _pq_file[1].close()
+        except Exception:  # pragma: no cover - closing must not fail a chunk
+            pass
+    _pq_file = _pq_group = None
+
+
+def _load_row_group(path: str, group: int):
+    """The image bytes column (pyarrow BinaryArray) of one row group, or a Skip saying why not."""
+    global _pq_file
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+    except ImportError:
+        return Skip("pyarrow missing", "reading parquet shards needs `pip install pyarrow`")
+    try:
+        if _pq_file is None or _pq_file[0] != path:
+            release_readers()
+            _pq_file = (path, pq.ParquetFile(path))
+        col = _pq_file[1].read_row_group(group, columns=["image"]).column("image").combine_chunks()
+        if pa.types.is_struct(col.type):      # Hugging Face Image: struct {bytes, path}
+            col = pc.struct_field(col, [col.type.get_field_index("bytes")])
+        return col
+    except FileNotFoundError as e:
+        return Skip("file not found", str(e))
+    except Exception as e:  # damaged shard, bad row group, …: every row of it is reported
+        return Skip("unreadable parquet", f"row group {group}: {e}")
+
+
+def _parquet_bytes(item: Item) -> bytes:
+    global _pq_group
+    key = (item.path, item.offset)
+    if _pq_group is None or _pq_group[0] != key:
+        _pq_group = None                      # free the previous group before reading the next
+        _pq_group = (key, _load_row_group(item.path, item.offset))
+    images = _pq_group[1]
+    if isinstance(images, Skip):
+        raise Skip(images.reason, images.detail)
+    if not 0 <= item.size < len(images):
+        raise Skip("unreadable parquet", f"row group {item.offset} has {len(images)} rows, not row {item.size}")
+    value = images[item.size]
+    if not value.is_valid:
+        raise Skip("missing image", "image bytes are null")
+    return value.as_py()
 
 
 try:  # optional: the same libjpeg-turbo decoder without PIL's overhead (PIL stays the fallback)

@@ -9,6 +9,7 @@ from .fashion_mnist import fashion_mnist_source, is_fashion_mnist_dir
 from .ilsvrc import (KAGGLE_CSV, KAGGLE_MAPPING, devkit_labels, find_devkit, kaggle_labels,
                      label_flat, list_flat_dir, read_synset_mapping, tar_source)
 from .imagefolder import has_class_folders, list_imagefolder
+from .parquet import find_parquet, parquet_sources
 
 TRAIN_TARS = ("ILSVRC2012_img_train.tar",)
 VAL_TARS = ("ILSVRC2012_img_val.tar",)
@@ -53,7 +54,8 @@ def discover(src: str | Path, split: str = "all") -> dict[str, SplitSource]:
 
     ``src`` may be a dataset root (ILSVRC with train/ and val/ or their tars, Kaggle's layout,
     Fashion-MNIST's idx folder), a single ImageFolder tree or tar (used as ``split``, "train" for
-    "all"), or a flat val folder/tar with its labels beside it.
+    "all"), a flat val folder/tar with its labels beside it, or Hugging Face parquet shards
+    (``*.parquet`` in ``src`` or ``src/data``, or one such file; needs pyarrow).
     """
     src = Path(src)
     if not src.exists():
@@ -62,6 +64,8 @@ def discover(src: str | Path, split: str = "all") -> dict[str, SplitSource]:
     if src.is_dir() and is_fashion_mnist_dir(src):
         found = {s: fashion_mnist_source(src, s) for s in wanted}
         return {s: v for s, v in found.items() if v is not None}
+    if find_parquet(src):
+        return parquet_sources(src, wanted)
     root, names = src, {}
     if src.is_dir() and (src / KAGGLE_MAPPING).is_file():
         names = read_synset_mapping(src / KAGGLE_MAPPING)
