@@ -29,6 +29,7 @@ from ..atomic import atomic_path, atomic_write_text
 from .format import (FORMAT, array_to_json, json_to_array, read_json, shard_bin, shard_index)
 from .process import JPEG_QUALITY, Skip, outer_sum, process_jpeg, process_raw, read_item, release_readers
 from .sources import Item, SplitSource, discover
+from .sources.ilsvrc import ilsvrc2012_names
 
 CHUNK_SIZE = 1000
 
@@ -224,6 +225,8 @@ def prepare(src, out, *, split: str = "all", size: int = 256, workers: int | Non
     out.mkdir(parents=True, exist_ok=True)
     log = _Log(out / "prepare.log.jsonl")
     wnids, names = _class_list(out, found)
+    for wnid, name in (ilsvrc2012_names(wnids) or {}).items():  # a source's own names come first
+        names.setdefault(wnid, name)
     index_of = {w: i for i, w in enumerate(wnids)}
     classes = {"format": FORMAT, "wnids": wnids, "names": [names.get(w, w) for w in wnids]}
     if not (out / "classes.json").is_file():

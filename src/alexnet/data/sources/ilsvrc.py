@@ -187,3 +187,27 @@ def tar_source(path: Path, kind: str) -> SplitSource | tuple[list, list]:
         return SplitSource(kind=kind, items=items, class_ids=sorted({it.label for it in items}),
                            skipped=skipped)
     return entries, skipped
+
+
+# The first and last wnid of ILSVRC-2012's 1000 classes in sorted order (tench, toilet tissue).
+ILSVRC2012_FIRST_LAST = ("n01440764", "n15075141")
+
+
+def ilsvrc2012_names(wnids: list[str]) -> dict[str, str] | None:
+    """ImageNet's human class names for ILSVRC-2012's 1000 wnids (sorted), offline.
+
+    torchvision ships the 1000 category names in class-index order (= sorted wnid order); they
+    apply when ``wnids`` look like that class list: 1000 WordNet ids from tench (n01440764) to
+    toilet tissue (n15075141). Otherwise ``None``.
+    """
+    if (len(wnids) != 1000 or (wnids[0], wnids[-1]) != ILSVRC2012_FIRST_LAST
+            or not all(re.fullmatch(r"n\d{8}", w) for w in wnids)):
+        return None
+    try:
+        from torchvision.models._meta import _IMAGENET_CATEGORIES
+    except ImportError:  # a torchvision without the table: keep the wnids
+        return None
+    if len(_IMAGENET_CATEGORIES) != 1000:
+        return None
+    return dict(zip(wnids, _IMAGENET_CATEGORIES))
+
