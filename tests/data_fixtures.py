@@ -232,3 +232,14 @@ def fashion_mnist_dir(root: Path, n_train: int = 30, n_val: int = 12, gz: bool =
         write_idx(root / f"{prefix}-labels-idx1-ubyte{suffix}", labels, gz)
         data[split] = (images, labels)
     return root, data
+
+
+def small_store(root: Path):
+    """A prepared 64×64 store of 21 JPEGs in 3 classes (7 each), in shards of 5 — for loader tests."""
+    from alexnet.data.prepare import prepare
+    from alexnet.data.store import PreparedStore
+    for k in range(3):
+        write_folder(root / "src" / f"class{k}",
+                     {f"{i}.JPEG": (jpeg_bytes(picture(50, 40, 10 * k + i)), None) for i in range(7)})
+    prepare(root / "src", root / "out", workers=1, chunk_size=5, progress=False, size=64)
+    return PreparedStore(root / "out", "train")

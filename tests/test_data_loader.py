@@ -15,12 +15,7 @@ from alexnet.data.store import PreparedStore
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("loader")
-    for k in range(3):
-        fx.write_folder(root / "src" / f"class{k}",
-                        {f"{i}.JPEG": (fx.jpeg_bytes(fx.picture(50, 40, 10 * k + i)), None) for i in range(7)})
-    prepare(root / "src", root / "out", workers=1, chunk_size=5, progress=False, size=64)
-    return PreparedStore(root / "out", "train")
+    return fx.small_store(tmp_path_factory.mktemp("loader"))
 
 
 def test_store_basics(store):

@@ -15,19 +15,12 @@ import torch
 
 import data_fixtures as fx
 from alexnet.data.loader import StoreLoader
-from alexnet.data.prepare import prepare
-from alexnet.data.store import PreparedStore
 from test_train_fixtures import tiny_config, write_fashion_idx
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("gpu_paths")
-    for k in range(3):
-        fx.write_folder(root / "src" / f"class{k}",
-                        {f"{i}.JPEG": (fx.jpeg_bytes(fx.picture(50, 40, 10 * k + i)), None) for i in range(7)})
-    prepare(root / "src", root / "out", workers=1, chunk_size=5, progress=False, size=64)
-    return PreparedStore(root / "out", "train")
+    return fx.small_store(tmp_path_factory.mktemp("gpu_paths"))
 
 
 @pytest.mark.parametrize("workers", [0, 2])

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageOps, features as pil_features
+from PIL import Image, features as pil_features
 
 from alexnet.cli.main import main
 from alexnet.models import alexnet2012, alexnet_owt

@@ -38,9 +38,10 @@ import torch
 from .atomic import atomic_path, atomic_write_text
 from .device import resolve_device
 from .train.checkpoint import CHECKPOINT_NAME
-from .train.loop import WEIGHTS_NAME
+from .train.log import LOG_NAME
 from .train.recipes import resolve_config
 from .train.runner import run_training
+from .weights import WEIGHTS_NAME
 
 CPU_INPUT_SIZE = 64
 CPU_EPOCHS = 6
@@ -122,7 +123,7 @@ def run_demo(out: str | Path = "runs/demo", data: str | Path | None = None, *, d
                                                                               k=cfg["max_steps_per_epoch"])
                  if profile == "cpu" else "full-size d2l schedule (224×224 input, all training images, 5 epochs), Adam 1e-4, paper input scaling"),
     }
-    plot_curves(out / "log.jsonl", report, out / "curves.png")
+    plot_curves(out / LOG_NAME, report, out / "curves.png")
     atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
     return report
 

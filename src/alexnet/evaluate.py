@@ -40,10 +40,10 @@ from torch import Tensor, nn
 
 from .atomic import atomic_path, atomic_write_text
 from .device import resolve_device
+from .weights import WEIGHTS_NAME
 
 ViewFn = Callable[[Tensor], Tensor]
 
-WEIGHTS_FILENAME = "model.safetensors"
 
 # SPEC §4: what the paper and its peers report on ILSVRC, as error percentages (top-1, top-5).
 PAPER_RESULTS: list[tuple[str, float, float, str]] = [
@@ -330,13 +330,13 @@ def resolve_weights_path(path: str | os.PathLike) -> Path:
     """A ``model.safetensors`` path, or a run directory that contains one."""
     p = Path(path)
     if p.is_dir():
-        candidate = p / WEIGHTS_FILENAME
+        candidate = p / WEIGHTS_NAME
         if not candidate.is_file():
-            raise FileNotFoundError(f"checkpoint {str(path)!r} is a directory without a {WEIGHTS_FILENAME}; "
+            raise FileNotFoundError(f"checkpoint {str(path)!r} is a directory without a {WEIGHTS_NAME}; "
                                     f"pass the run directory of `alexnet train` or the weights file itself")
         return candidate
     if not p.exists():
-        raise FileNotFoundError(f"checkpoint {str(path)!r}: no such file or directory; pass a {WEIGHTS_FILENAME} "
+        raise FileNotFoundError(f"checkpoint {str(path)!r}: no such file or directory; pass a {WEIGHTS_NAME} "
                                 f"written by `alexnet train` or the run directory that holds it")
     return p
 

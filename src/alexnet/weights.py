@@ -31,6 +31,7 @@ from safetensors.torch import save_file
 from .atomic import atomic_path
 
 FORMAT = "alexnet-weights/1"
+WEIGHTS_NAME = "model.safetensors"  # the file name in a run directory
 PREPROCESS_PREFIX = "preprocess."
 
 

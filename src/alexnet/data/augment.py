@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .store import IMAGENET_MEAN_RGB, SPEC_IMAGENET_PCA, DatasetStats
+from .store import SPEC_IMAGENET_PCA, DatasetStats
 
 __all__ = ["PaperTrainTransform", "PaperEvalTransform", "RandomResizedCropTransform",
            "TorchvisionEvalTransform", "SPEC_IMAGENET_PCA", "ten_views", "crop_batch",

@@ -30,6 +30,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+LOG_NAME = "log.jsonl"  # the JSONL log in a run directory
+
 
 def _clean(value: Any) -> Any:
     # JSON has no NaN/inf; write them as strings so the log stays parseable.
@@ -50,7 +52,7 @@ class RunLogger:
         if not enabled:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.run_dir / "log.jsonl", "a", buffering=1)
+        self._file = open(self.run_dir / LOG_NAME, "a", buffering=1)
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self._bar = tqdm(total=total_steps, initial=initial_step, disable=not self._tty, unit="step",
                          file=self.stream, dynamic_ncols=True)

@@ -38,14 +38,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..weights import save_weights
+from ..weights import WEIGHTS_NAME, save_weights
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from .distributed import DistContext, all_reduce_sum, broadcast_floats
 from .log import RunLogger
 from .optim import build_optimizer
 from .schedule import make_schedule, set_lr
 
-WEIGHTS_NAME = "model.safetensors"
 
 
 class TrainingDiverged(RuntimeError):

@@ -22,11 +22,11 @@ from typing import Sequence
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from PIL import Image
 from torch import nn
 
 from ..atomic import atomic_path
 from ..models import AlexNet2012
+from ..train.log import LOG_NAME
 from .images import ImageReadError, open_image
 from .predict import Predictor
 
@@ -189,7 +189,7 @@ def read_log(path: str | os.PathLike) -> tuple[list[dict], list[dict]]:
     """
     path = Path(path)
     if path.is_dir():
-        path = path / "log.jsonl"
+        path = path / LOG_NAME
     if not path.is_file():
         raise FileNotFoundError(f"training log not found: {path} (the run directory of `alexnet train` "
                                 f"holds log.jsonl)")
