@@ -8,6 +8,7 @@ synthetic ImageNet-like JPEG data set.
         ...
     t.seconds
     common.write_json("benchmarks/results/x.json", result)
+    log = JsonlWriter("x.log.jsonl"); log.write("result", **row)   # alexnet.jsonl, the package's one writer
 
 The JPEGs are not noise: each image is a smooth two-colour gradient with a low-frequency
 "cloud" texture, a few filled shapes (ellipses, rectangles, polygons, some striped) and a
@@ -109,22 +110,6 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     path = Path(path)
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
     return path
-
-
-class JsonlLog:
-    """Appends one JSON object per line (with a UTC time stamp), flushed at once."""
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = open(self.path, "a", encoding="utf-8")
-
-    def write(self, event: str, **record: Any) -> None:
-        self._f.write(json.dumps({"time": now_iso(), "event": event, **record}) + "\n")
-        self._f.flush()
-
-    def close(self) -> None:
-        self._f.close()
 
 
 # --------------------------------------------------------------------------- timing

@@ -44,6 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # `common` beside this
 
 import common  # noqa: E402
 
+from alexnet.jsonl import JsonlWriter  # noqa: E402
+
 PAPER_IMAGES_PER_S = 240.0  # 2 × GTX 580, 90 epochs of 1.2M images in 5–6 days (SPEC §3)
 MAX_PRECISION_LABEL = {"cuda": "tf32", "cpu": "fp32"}
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -165,7 +167,7 @@ def _check_finite(row: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- model only
 
 
-def model_only(args, device, log: common.JsonlLog, peak_tflops: float) -> list[dict[str, Any]]:
+def model_only(args, device, log: JsonlWriter, peak_tflops: float) -> list[dict[str, Any]]:
     """Every (arch, batch, precision, compile) row, timed over ``args.steps`` trainer steps."""
     import torch
 
@@ -194,14 +196,14 @@ def _model_only_row(args, device, arch: str, batch: int, precision: str, compile
     from alexnet.models import create
     from alexnet.train.loop import train_step
     from alexnet.train.optim import build_optimizer
-    from alexnet.train.recipes import DEFAULT_RECIPE, resolve_config
+    from alexnet.config import DEFAULT_RECIPE, resolve_config
 
     cfg = resolve_config(DEFAULT_RECIPE[arch], arch=arch)
     channels_last = device.type == "cuda"  # what the trainer's channels_last="auto" does
     torch.manual_seed(0)
     if compiled:
         torch._dynamo.reset()  # each compiled config starts from an empty cache
-    model = create(arch, **cfg["model"]).to(device)
+    model = create(arch, **cfg.model).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, cfg)
@@ -234,7 +236,7 @@ def _model_only_row(args, device, arch: str, batch: int, precision: str, compile
 # --------------------------------------------------------------------------- baseline
 
 
-def baseline(args, device, jpeg_train: Path, log: common.JsonlLog) -> dict[str, Any]:
+def baseline(args, device, jpeg_train: Path, log: JsonlWriter) -> dict[str, Any]:
     """torchvision's reference recipe, as users run it: ImageFolder + PIL + DataLoader workers, fp32."""
     import torch
     import torchvision
@@ -291,7 +293,7 @@ def baseline(args, device, jpeg_train: Path, log: common.JsonlLog) -> dict[str, 
 
 
 def _trainer_config(args, device, store: Path, steps: int, compile_: bool) -> dict[str, Any]:
-    from alexnet.train.recipes import resolve_config
+    from alexnet.config import resolve_config
     return resolve_config("paper", overrides={
         "data": str(store), "epochs": 1, "max_steps_per_epoch": steps, "batch_size": args.batch_size,
         "workers": args.workers, "device": str(device), "compile": compile_,
@@ -330,7 +332,7 @@ class _StepClock:
         return self.times[1] - self.times[0]
 
 
-def end_to_end(args, device, store: Path, run_dir: Path, log: common.JsonlLog, compile_: bool):
+def end_to_end(args, device, store: Path, run_dir: Path, log: JsonlWriter, compile_: bool):
     """The trainer itself on the prepared store: returns (row, trainer, data) for the evaluation.
 
     One epoch of the paper recipe; the clock runs from the end of step ``args.warmup`` to the end
@@ -369,15 +371,15 @@ def end_to_end(args, device, store: Path, run_dir: Path, log: common.JsonlLog, c
     return row, trainer, data
 
 
-def evaluation(args, device, trainer, data, log: common.JsonlLog) -> list[dict[str, Any]]:
+def evaluation(args, device, trainer, data, log: JsonlWriter) -> list[dict[str, Any]]:
     """Centre-crop and 10-view evaluation of the trained net over the val split."""
-    from alexnet.evaluate import evaluate_model, view_fn_from_preprocessing
+    from alexnet.data.views import make_view_fn
+    from alexnet.evaluate import evaluate_model
 
     rows = []
-    mean_image = data.extra_tensors.get("mean_image")
+    mean_image = data.mean_image
     for views in (1, 10):
-        view_fn = view_fn_from_preprocessing(data.preprocessing, mean_image, views=views,
-                                             stored_size=data.val_store.image_size)
+        view_fn = make_view_fn(data.preprocessing, mean_image, views=views)
 
         def run():
             return evaluate_model(trainer.model, data.val_loader, view_fn, device=device,
@@ -401,7 +403,7 @@ def evaluation(args, device, trainer, data, log: common.JsonlLog) -> list[dict[s
 # --------------------------------------------------------------------------- per-stage profile
 
 
-def profile_stages(args, device, trainer, data, log: common.JsonlLog) -> list[dict[str, Any]]:
+def profile_stages(args, device, trainer, data, log: JsonlWriter) -> list[dict[str, Any]]:
     """Each stage of the end-to-end step alone, in images/s (the slowest bounds the whole)."""
     import torch
     import torch.nn.functional as F
@@ -534,7 +536,7 @@ def run(args) -> tuple[dict[str, Any], Path]:
     """Measure every section ``args`` asks for; returns the result and the JSON path written."""
     import torch
 
-    from alexnet.train.data import cache_dir
+    from alexnet.data.open import cache_dir
     from alexnet.device import resolve_device
 
     device = resolve_device(args.device)
@@ -543,7 +545,7 @@ def run(args) -> tuple[dict[str, Any], Path]:
         torch.backends.cudnn.benchmark = True
     name = common.device_name(device)
     out = args.out or default_out(name)
-    log = common.JsonlLog(out.with_name(out.name + ".log.jsonl") if out.suffix != ".json"
+    log = JsonlWriter(out.with_name(out.name + ".log.jsonl") if out.suffix != ".json"
                           else out.with_suffix(".log.jsonl"))
     log.write("start", command=common.command_line(), device=name)
     tmp = tempfile.TemporaryDirectory(prefix="alexnet-bench-") if args.quick and args.work_dir is None else None

@@ -1,4 +1,4 @@
-"""The batched transforms: crops, flips, PCA lighting, mean image, 10 views, torchvision style."""
+"""The batched training transforms: crops, flips, PCA lighting in each reading, mean image, torchvision style."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from alexnet.data.augment import (PaperEvalTransform, PaperTrainTransform, RandomResizedCropTransform,
-                                  SPEC_IMAGENET_PCA, TorchvisionEvalTransform, preprocess_pil, ten_views)
-from alexnet.data.process import to_square_rgb
+from alexnet.constants import SPEC_IMAGENET_PCA
+from alexnet.data.augment import LIGHTING_SCALES, PaperTrainTransform, RandomResizedCropTransform, ViewTrainTransform
 from alexnet.data.store import DatasetStats
 
 H = 32
@@ -29,7 +28,7 @@ def images(b=5, seed=1):
 
 def test_train_transform_equals_per_image_reference():
     st, x = stats(), images(12)
-    tf = PaperTrainTransform(crop=20, stats=st)
+    tf = PaperTrainTransform(crop=20, stats=st, lighting_scale="eigenvalue")
     p = tf.sample(12, H, H, torch.Generator().manual_seed(0))
     out = tf.apply(x, **p)
     assert out.shape == (12, 3, 20, 20) and out.dtype == torch.float32
@@ -47,19 +46,51 @@ def test_train_transform_equals_per_image_reference():
     assert len(set(map(tuple, p["offsets"].tolist()))) > 1
 
 
-def test_lighting_adds_exactly_the_pca_shift():
+def _lighting_formula(st, alpha, scale):
+    """The three readings of section 4.1's Σ α_i λ_i p_i, written out for one image (SPEC §2)."""
+    lam = np.asarray(st.eigval)                      # eigenvalues of [0, 1] pixels
+    p = np.asarray(st.eigvec)
+    if scale == "eigenvalue":                        # fb.resnet.torch: 255·Σ α_i λ_i p_i
+        return 255.0 * sum(alpha[i] * lam[i] * p[:, i] for i in range(3))
+    std255 = 255.0 * np.sqrt(lam)                    # cuda-convnet2: α_i times the stddev in [0, 255]
+    return sum(alpha[i] * std255[i] * p[:, i] for i in range(3))
+
+
+@pytest.mark.parametrize("scale", LIGHTING_SCALES)
+def test_each_lighting_scale_adds_its_formula(scale):
     st = stats()
     st.mean_image[:] = 0
-    tf = PaperTrainTransform(crop=H, stats=st, flip=False)
+    tf = PaperTrainTransform(crop=H, stats=st, flip=False, alphastd=0.1, lighting_scale=scale)
     x = torch.full((2, 3, H, H), 100, dtype=torch.uint8)
     alphas = torch.tensor([[1.0, -2.0, 0.5], [0.0, 0.0, 3.0]])
     out = tf.apply(x, torch.zeros(2, 2, dtype=torch.long), torch.zeros(2, dtype=torch.bool), alphas)
+    # cuda-convnet2 multiplies the mean-subtracted, shifted training image by 1/(1+σ) (convdata.py)
+    rescale = 1 / 1.1 if scale == "cuda-convnet2" else 1.0
     for b in range(2):
-        expect = 255.0 * (st.eigvec @ (alphas[b].numpy() * st.eigval))
-        np.testing.assert_allclose((out[b] - 100).reshape(3, -1).numpy(),
-                                   np.repeat(expect[:, None], H * H, 1), atol=1e-3)
-    no_light = PaperTrainTransform(crop=H, stats=st, lighting=False).sample(4, H, H, torch.Generator().manual_seed(1))
-    assert torch.count_nonzero(no_light["alphas"]) == 0
+        expect = (100.0 + _lighting_formula(st, alphas[b].numpy(), scale)) * rescale
+        np.testing.assert_allclose(out[b].reshape(3, -1).numpy(), np.repeat(expect[:, None], H * H, 1), atol=1e-3)
+    # the batched (GPU) path computes the same numbers as the per-image CPU path
+    batched = tf._apply_batched(x, torch.zeros(2, 2, dtype=torch.long), torch.zeros(2, dtype=torch.bool), alphas)
+    torch.testing.assert_close(batched, out, atol=1e-4, rtol=0)  # float32 op order differs: ~1e-5 on 100s
+
+
+def test_lighting_scales_differ_as_the_spec_says():
+    """With SPEC §2's ImageNet PCA (fb.resnet.torch's λ) at σ = 0.1, one standard deviation of α_i shifts
+    pixels by ≈ 5.5 / 0.5 / 0.1 levels of 255 in the eigenvalue reading and ≈ 11.9 / 3.5 / 1.7 in
+    cuda-convnet2's (its own ImageNet statistics give ≈ 12 / 3.7 / 2.0)."""
+    st = DatasetStats.fallback(8)
+    for scale, levels in (("eigenvalue", (5.5, 0.48, 0.11)), ("stddev", (11.9, 3.5, 1.7))):
+        m = PaperTrainTransform(crop=8, stats=st, lighting_scale=scale).magnitudes() * 0.1
+        np.testing.assert_allclose(m, levels, rtol=0.05)
+
+
+def test_lighting_off_draws_no_shift_and_no_rescale():
+    st = stats()
+    tf = PaperTrainTransform(crop=H, stats=st, lighting=False)
+    assert torch.count_nonzero(tf.sample(4, H, H, torch.Generator().manual_seed(1))["alphas"]) == 0
+    assert tf.rescale == 1.0       # cuda-convnet2 rescales only when it adds colour noise
+    with pytest.raises(ValueError, match="lighting_scale"):
+        PaperTrainTransform(crop=H, stats=st, lighting_scale="levels")
 
 
 def test_alpha_distribution():
@@ -85,27 +116,6 @@ def test_same_generator_same_augmentation():
     assert torch.equal(a, b) and not torch.equal(a, tf(x, torch.Generator().manual_seed(6)))
 
 
-def test_ten_views_are_the_right_pixels():
-    x = torch.arange(2 * 1 * 6 * 8).view(2, 1, 6, 8)
-    v = ten_views(x, 4)
-    assert v.shape == (10, 2, 1, 4, 4)
-    assert torch.equal(v[0], x[:, :, 0:4, 0:4]) and torch.equal(v[1], x[:, :, 0:4, 4:8])
-    assert torch.equal(v[2], x[:, :, 2:6, 0:4]) and torch.equal(v[3], x[:, :, 2:6, 4:8])
-    assert torch.equal(v[4], x[:, :, 1:5, 2:6])
-    for k in range(5):
-        assert torch.equal(v[5 + k], v[k].flip(-1))
-
-
-def test_eval_transform_subtracts_matching_mean_views():
-    st, x = stats(), images(3)
-    tf = PaperEvalTransform(crop=20, stats=st)
-    mean = torch.from_numpy(st.mean_image).permute(2, 0, 1)
-    torch.testing.assert_close(tf(x), x[:, :, 6:26, 6:26].float() - mean[:, 6:26, 6:26])
-    views = tf.ten_views(x)
-    torch.testing.assert_close(views, ten_views(x, 20).float() - ten_views(mean[None], 20))
-    torch.testing.assert_close(views[4], tf(x))
-
-
 def test_random_resized_crop():
     x = images(64)
     tf = RandomResizedCropTransform(crop=16)
@@ -123,45 +133,19 @@ def test_random_resized_crop():
     torch.testing.assert_close(full, ref, atol=1e-5, rtol=0)
 
 
-def test_torchvision_eval():
-    x = images(2)
-    out = TorchvisionEvalTransform(resize=H, crop=20)(x)
-    ref = (x[:, :, 6:26, 6:26].float() / 255 - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) \
-        / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    torch.testing.assert_close(out, ref)
-    assert TorchvisionEvalTransform(resize=16, crop=8)(x).shape == (2, 3, 8, 8)
-
-
 def test_spec_fallback():
     st = DatasetStats.fallback(8)
     np.testing.assert_allclose(st.eigval, [0.2175, 0.0188, 0.0045])
     np.testing.assert_allclose(st.eigvec[:, 0], [-0.5675, -0.5808, -0.5836])
-    assert SPEC_IMAGENET_PCA["pixel_scale"] == 1.0 and st.mean_image.shape == (8, 8, 3)
+    np.testing.assert_allclose(st.eigval, SPEC_IMAGENET_PCA["eigval"])
+    assert st.mean_image.shape == (8, 8, 3) and st.pixel_scale == 255.0
 
 
-def test_preprocess_pil_paper_matches_prepare():
-    rng = np.random.default_rng(0)
-    img = Image.fromarray(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8))
-    mean = torch.rand(3, 32, 32) * 255
-    pre = {"resize": 32, "crop": 24, "channels": 3, "pixel_scale": 255.0, "mean": None, "std": None,
-           "mean_image": True}
-    sq = torch.from_numpy(np.asarray(to_square_rgb(_png(img), 32)[0]).copy()).permute(2, 0, 1)
-    one = preprocess_pil([img, img], pre, mean)
-    assert one.shape == (2, 3, 24, 24)
-    torch.testing.assert_close(one[0], sq[:, 4:28, 4:28].float() - mean[:, 4:28, 4:28])
-    ten = preprocess_pil([img], pre, mean, views=10)
-    assert ten.shape == (10, 1, 3, 24, 24)
-    torch.testing.assert_close(ten[:, 0], ten_views(sq[None], 24)[:, 0].float() - ten_views(mean[None], 24)[:, 0])
-    tv = {"resize": 32, "crop": 24, "channels": 1, "pixel_scale": 1.0, "mean": [0.5], "std": [0.25],
-          "mean_image": False}
-    g = preprocess_pil([img], tv)
-    assert g.shape == (1, 1, 24, 24) and -2.01 <= float(g.min()) and float(g.max()) <= 2.01
-    with pytest.raises(ValueError):
-        preprocess_pil([img], pre, mean, views=3)
-
-
-def _png(img):
-    import io
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
+def test_view_train_transform_flips_about_half_the_images_and_nothing_else():
+    x = images(40).float()
+    tf = ViewTrainTransform(lambda b: b[None], flip=True)
+    out = tf(x, torch.Generator().manual_seed(0))
+    flipped = [bool(torch.equal(out[i], x[i].flip(-1))) for i in range(40)]
+    kept = [bool(torch.equal(out[i], x[i])) for i in range(40)]
+    assert all(f != k for f, k in zip(flipped, kept)) and 10 < sum(flipped) < 30
+    assert torch.equal(ViewTrainTransform(lambda b: b[None], flip=False)(x), x)

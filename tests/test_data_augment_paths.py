@@ -77,7 +77,7 @@ def test_cpu_and_batched_apply_are_identical(channels):
     # the original formulation, on whole tensors: float(crop) - crop(mean) + shift
     mean = torch.from_numpy(st.mean_image).permute(2, 0, 1)[None]
     ref = reference_crop(x, p["offsets"], 28, p["flips"]).float() - reference_crop(mean, p["offsets"], 28, p["flips"])
-    ref = ref + tf.lighting_shift(p["alphas"])[:, :, None, None]
+    ref = (ref + tf.lighting_shift(p["alphas"])[:, :, None, None]) * tf.rescale   # cuda-convnet2: 1/(1+σ)
     assert torch.equal(fast, ref)
     # a non-contiguous batch (a strided view) gives the same
     wide = torch.zeros(16, channels, H, 2 * H, dtype=torch.uint8)

@@ -4,7 +4,7 @@ import json
 
 from alexnet.cli.main import main as cli
 from alexnet.weights import load_weights
-from test_train_fixtures import write_fashion_idx
+from train_fixtures import write_fashion_idx
 
 
 def test_demo_writes_report_weights_and_curves(tmp_path, monkeypatch, capsys):

@@ -1,4 +1,5 @@
-"""Evaluation numbers against direct computations: metrics, views, ensembles, confusion matrix."""
+"""Evaluation numbers against direct computations: metrics, view averaging, ensembles, confusion matrix.
+(The view functions themselves are pinned in test_data_views.py.)"""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alexnet.evaluate import (_Running, confusion_matrix, evaluate_model, per_class_accuracy, predict_probs,
-                              topk_error, view_fn_from_preprocessing)
+from alexnet.data.views import Preprocessing, make_view_fn
+from alexnet.evaluate import (RunningErrors, confusion_matrix, evaluate_model, per_class_accuracy, predict_probs,
+                              topk_error)
+from alexnet.evaluate.run import iter_log_probs
 
 STORED, CROP, CLASSES = 8, 6, 7
 
@@ -32,6 +35,11 @@ def batches(n: int = 23, batch: int = 5, channels: int = 1, side: int = STORED, 
 
 
 PRE = {"crop": CROP, "channels": 1, "pixel_scale": 1.0, "mean": None, "std": None}
+
+
+def view_fn_from_preprocessing(pre: dict, mean_image, views: int = 1, stored_size: int = STORED):
+    return make_view_fn(Preprocessing.from_dict({"stored_size": stored_size, "resize": stored_size, **pre}),
+                        mean_image, views=views)
 
 
 def centre(x: torch.Tensor, crop: int = CROP) -> torch.Tensor:
@@ -67,7 +75,7 @@ def test_running_metrics_equal_whole_table_metrics():
     g = torch.Generator().manual_seed(1)
     probs = torch.rand(40, 9, generator=g).softmax(dim=1)
     labels = torch.randint(0, 9, (40,), generator=g)
-    running = _Running()
+    running = RunningErrors()
     for i in range(0, 40, 7):
         running.update(probs[i:i + 7].log(), labels[i:i + 7])
     r = running.result()
@@ -93,58 +101,6 @@ def test_confusion_matrix_and_per_class_accuracy_against_a_direct_count():
     assert math.isnan(acc[3].item())
     with pytest.raises(ValueError, match="outside"):
         confusion_matrix(torch.tensor([5]), torch.tensor([0]), 4)
-
-
-# ---------------------------------------------------------------- view functions
-
-
-def test_centre_view_applies_pixel_scale_mean_and_std():
-    images = torch.randint(0, 256, (3, 3, STORED, STORED), dtype=torch.uint8)
-    pre = {"crop": CROP, "channels": 3, "pixel_scale": 1.0, "mean": [0.1, 0.2, 0.3], "std": [0.5, 0.25, 2.0]}
-    views = view_fn_from_preprocessing(pre, None, views=1, stored_size=STORED)(images)
-    assert views.shape == (1, 3, 3, CROP, CROP)
-    m = torch.tensor(pre["mean"]).view(1, 3, 1, 1)
-    s = torch.tensor(pre["std"]).view(1, 3, 1, 1)
-    expected = (centre(images.float()) / 255 - m) / s
-    torch.testing.assert_close(views[0], expected)
-
-
-def test_mean_image_is_subtracted_at_each_views_own_offset():
-    images = torch.randint(0, 256, (2, 3, STORED, STORED), dtype=torch.uint8)
-    mean_image = torch.rand(3, STORED, STORED) * 255
-    pre = {"crop": CROP, "channels": 3, "pixel_scale": 255, "mean": None, "std": None, "mean_image": True}
-    views = view_fn_from_preprocessing(pre, mean_image, views=10, stored_size=STORED)(images)
-    by_hand = ten_by_hand(images.float() - mean_image)
-    assert views.shape == (10, 2, 3, CROP, CROP)
-    # Same set of views (compare as a set: the order of views does not enter the average).
-    for v in by_hand:
-        assert any(torch.allclose(v, w) for w in views)
-    torch.testing.assert_close(views.mean(0), torch.stack(by_hand).mean(0))
-
-
-def test_grey_images_are_resized_and_repeated_for_an_rgb_net():
-    images = torch.randint(0, 256, (2, 1, 4, 4), dtype=torch.uint8)
-    pre = {"resize": 8, "crop": 8, "channels": 3, "pixel_scale": 255}
-    views = view_fn_from_preprocessing(pre, None, views=1, stored_size=4)(images)
-    assert views.shape == (1, 2, 3, 8, 8)
-    up = F.interpolate(images.float(), size=(8, 8), mode="bilinear", align_corners=False)
-    for c in range(3):
-        torch.testing.assert_close(views[0, :, c:c + 1], up)
-
-
-def test_view_function_errors_are_specific():
-    with pytest.raises(ValueError, match="views must be 1"):
-        view_fn_from_preprocessing(PRE, None, views=5, stored_size=STORED)
-    with pytest.raises(ValueError, match="crops 9"):
-        view_fn_from_preprocessing({**PRE, "crop": 9}, None, stored_size=STORED)
-    with pytest.raises(ValueError, match="mean image is 5"):
-        view_fn_from_preprocessing(PRE, torch.zeros(1, 5, 5), stored_size=STORED)
-    fn = view_fn_from_preprocessing(PRE, None, stored_size=STORED)
-    with pytest.raises(ValueError, match="expected stored images of 8"):
-        fn(torch.zeros(1, 1, 9, 9, dtype=torch.uint8))
-
-
-# ---------------------------------------------------------------- evaluate_model / predict_probs
 
 
 def test_evaluate_model_equals_a_direct_computation_and_restores_train_mode():
@@ -223,17 +179,6 @@ def test_bad_view_function_and_empty_loader_are_reported():
         evaluate_model(model, [], fn, device="cpu", progress=False)
 
 
-def test_centre_view_is_the_centre_of_augments_ten_views():
-    from alexnet.data.augment import ten_views
-    for stored, crop in ((8, 6), (9, 6), (11, 6), (76, 67)):
-        images = torch.randint(0, 256, (2, 1, stored, stored), dtype=torch.uint8)
-        pre = {**PRE, "crop": crop}
-        one = view_fn_from_preprocessing(pre, None, views=1, stored_size=stored)(images)
-        ten = view_fn_from_preprocessing(pre, None, views=10, stored_size=stored)(images)
-        torch.testing.assert_close(one[0], ten[4])
-        torch.testing.assert_close(ten, ten_views(images.float() / 255, crop))
-
-
 def test_a_failing_batch_leaves_train_mode_and_autograd_as_they_were():
     model = tiny_model(8).train()
     loader, _, _ = batches()
@@ -253,11 +198,10 @@ def test_a_failing_batch_leaves_train_mode_and_autograd_as_they_were():
 
 
 def test_autograd_is_on_in_the_callers_code_between_batches():
-    from alexnet.evaluate import _iter_probs
     model = tiny_model(9).train()
     loader, _, _ = batches()
     fn = view_fn_from_preprocessing(PRE, None, stored_size=STORED)
-    it = _iter_probs(model, loader, fn, "cpu", None, False, "test")
+    it = iter_log_probs(model, loader, fn, "cpu", None, False, "test")
     log_probs, _ = next(it)
     assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
     assert not model.training  # evaluating

@@ -163,7 +163,7 @@ def test_missing_checkpoint_is_a_clear_error(store_dir, tmp_path, capsys):
     assert "nope.safetensors" in err and "no such file" in err
     (tmp_path / "empty_run").mkdir()
     assert main(["evaluate", str(tmp_path / "empty_run"), "--data", str(store_dir)]) == 2
-    assert "without a model.safetensors" in capsys.readouterr().err
+    assert "without model.safetensors" in capsys.readouterr().err
 
 
 def test_class_count_mismatch_is_a_clear_error(store_dir, tmp_path, capsys):

@@ -15,7 +15,7 @@ import torch
 
 import data_fixtures as fx
 from alexnet.data.loader import StoreLoader
-from test_train_fixtures import tiny_config, write_fashion_idx
+from train_fixtures import tiny_config, write_fashion_idx
 
 
 @pytest.fixture(scope="module")

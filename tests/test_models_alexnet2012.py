@@ -96,7 +96,8 @@ def test_lrn_follows_relu_before_pooling_in_conv1_and_conv2(paper_net):
         assert names.index(f"relu{i}") < names.index(f"norm{i}") < names.index(f"pool{i}")
         assert isinstance(getattr(paper_net.features, f"norm{i}"), LocalResponseNorm)
     norm = paper_net.features.norm1
-    assert (norm.size, norm.alpha, norm.beta, norm.k, norm.alpha_convention) == (5, 1e-4, 0.75, 2.0, "literal")
+    assert (norm.size, norm.alpha, norm.beta, norm.k, norm.alpha_convention) == (5, 1e-4, 0.75, 2.0, "cuda-convnet")
+    assert norm.groups == 2 and paper_net.features.norm2.groups == 2     # each tower normalises its own maps
 
 
 def test_pooling_is_overlapping_3_stride_2(paper_net):
@@ -116,13 +117,20 @@ def _layers(net):
             "fc6": net.pre_logits.fc6, "fc7": net.pre_logits.fc7, "fc8": net.fc8}
 
 
-def test_paper_init_weights_gaussian_std_001_and_bias_1_in_conv2_conv4_conv5_fc6_fc7(paper_net):
-    for name, layer in _layers(paper_net).items():
+@pytest.mark.parametrize("init, conv345_std", [("paper", 0.01), ("cuda-convnet", 0.03)])
+def test_paper_and_cuda_convnet_inits_weights_and_bias_1_in_conv2_conv4_conv5_fc6_fc7(init, conv345_std):
+    """paper: N(0, 0.01) everywhere as printed; cuda-convnet: Krizhevsky's released configs, N(0, 0.03)
+    in conv3-conv5. Both: biases 1 in conv2, conv4, conv5, fc6, fc7 and 0 elsewhere."""
+    torch.manual_seed(0)
+    net = models.alexnet2012(init=init, num_classes=10, input_size=67)
+    for name, layer in _layers(net).items():
         w = layer.weight.detach()
-        assert abs(w.mean().item()) < 1e-3, name
-        assert w.std().item() == pytest.approx(0.01, rel=0.05 if w.numel() > 30_000 else 0.15), name
+        std = conv345_std if name in ("conv3", "conv4", "conv5") else 0.01
+        assert abs(w.mean().item()) < std / 10, name
+        assert w.std().item() == pytest.approx(std, rel=0.05 if w.numel() > 30_000 else 0.15), name
         expected_bias = 1.0 if name in ("conv2", "conv4", "conv5", "fc6", "fc7") else 0.0
         assert torch.all(layer.bias == expected_bias), name
+    assert models.alexnet2012(num_classes=2, input_size=67).init == "cuda-convnet"   # the default
 
 
 def test_caffe_init_uses_bias_01_and_std_0005_for_fc6_fc7():
@@ -200,7 +208,7 @@ def test_bad_options_are_clear_errors(bad):
 
 
 def test_registry_creates_by_name_and_rejects_unknown_names():
-    assert set(models.list_models()) == {"alexnet2012", "alexnet_owt"}
+    assert set(models.list_models()) == {"alexnet2012", "alexnet_owt", "alexnet_d2l"}
     net = models.create("alexnet2012", num_classes=3, input_size=67)
     assert isinstance(net, AlexNet2012) and net.arch == "alexnet2012" and net.model_kwargs == {"input_size": 67}
     with pytest.raises(ValueError, match="unknown model"):

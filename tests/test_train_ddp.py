@@ -11,7 +11,7 @@ import torch.multiprocessing as mp
 
 from alexnet.train.runner import run_training
 from alexnet.weights import load_weights
-from test_train_fixtures import tiny_config, write_fashion_idx
+from train_fixtures import tiny_config, write_fashion_idx
 
 
 def _free_port() -> int:
@@ -42,7 +42,10 @@ def test_two_ranks_match_one_process(tmp_path, monkeypatch):
     b, meta = load_weights(tmp_path / "ddp" / "model.safetensors")
     changed = 0
     for k in a:
-        torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-6)
+        # Two batches of 8 plus an all-reduce sum the gradients in another order (and the CPU's conv
+        # kernels pick other paths for another batch size) than one batch of 16: after 4 float32 SGD
+        # steps the weights (init std 0.01–0.03) agreed to ≤ 4.3e-6 here; 2e-5 is 0.2% of the smallest std.
+        torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=2e-5)
         changed += not torch.equal(a[k], torch.zeros_like(a[k]))
     assert changed
     assert meta.metrics["step"] == 4                           # 4 steps of 2 × 8 images
@@ -52,10 +55,9 @@ def test_two_ranks_match_one_process(tmp_path, monkeypatch):
 
 def test_an_epoch_covers_the_data_once_over_ranks(tmp_path, monkeypatch):
     from alexnet.data.loader import StoreLoader
-    from alexnet.train.data import open_stores
-    from alexnet.train.distributed import DistContext
+    from alexnet.data.open import open_data
     monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
-    train, _, _ = open_stores(_cfg(write_fashion_idx(tmp_path / "fm")), DistContext())
+    train = open_data(write_fashion_idx(tmp_path / "fm")).train
     for epoch in (0, 1):
         parts = [StoreLoader(train, 8, shuffle=True, seed=0, rank=r, world_size=2, drop_last=True,
                              workers=0).epoch_indices(epoch) for r in (0, 1)]

@@ -12,10 +12,10 @@ import torch
 from alexnet.cli.main import main as cli
 from alexnet.train import checkpoint as ckpt_mod
 from alexnet.train.checkpoint import load_checkpoint, save_checkpoint
-from alexnet.train.loop import TrainingDiverged, chance_level_warning
+from alexnet.train.loop import TrainingDiverged, TrainingStalled, at_chance_level
 from alexnet.train.runner import run_training
 from alexnet.weights import load_weights
-from test_train_fixtures import tiny_config, write_fashion_idx
+from train_fixtures import tiny_config, write_fashion_idx
 
 
 class NotATensor:
@@ -30,14 +30,14 @@ def fm(tmp_path, monkeypatch):
 
 def test_run_directory_and_exact_resume(fm, tmp_path, capsys):
     cfg = tiny_config(fm, epochs=2, **{"model.dropout": 0.5})   # dropout on: its RNG must resume too
-    full = run_training(dict(cfg, model=dict(cfg["model"])), tmp_path / "full")
+    full = run_training(cfg, tmp_path / "full")
     assert full["status"] == "done" and full["step"] == 8       # 64 images / 16 = 4 steps per epoch
 
     def interrupt(trainer, step):
         if step == 6:                                          # mid-epoch 2: a real SIGINT
             os.kill(os.getpid(), signal.SIGINT)
     handler = signal.getsignal(signal.SIGINT)
-    part = run_training(dict(cfg, model=dict(cfg["model"])), tmp_path / "part", on_step=interrupt)
+    part = run_training(cfg, tmp_path / "part", on_step=interrupt)
     assert part["status"] == "interrupted" and (part["epoch"], part["batch"]) == (1, 2)
     assert signal.getsignal(signal.SIGINT) is handler        # the run's handler is removed again
     assert "alexnet train --resume" in capsys.readouterr().err
@@ -122,17 +122,32 @@ def test_huge_learning_rate_diverges_with_a_clear_message(fm, tmp_path):
         run_training(tiny_config(fm, epochs=1, lr=1e6, augment="paper"), tmp_path / "run")
 
 
-def test_flat_loss_at_chance_level_warns(fm, tmp_path):
-    assert chance_level_warning(math.log(10) + 0.01, 10) is not None
-    assert chance_level_warning(1.2, 10) is None
-    def flatten(trainer, step):   # a net that outputs equal logits, and lr 0 keeps it so
-        with torch.no_grad():
-            trainer.model.fc8.weight.zero_()
-            trainer.model.fc8.bias.zero_()
-    with pytest.warns(RuntimeWarning, match="chance level"):
-        run_training(tiny_config(fm, epochs=1, lr=0.0), tmp_path / "run", on_step=flatten)
+def _flatten(trainer, step):   # a net that outputs equal logits, and lr 0 keeps it so
+    with torch.no_grad():
+        trainer.model.fc8.weight.zero_()
+        trainer.model.fc8.bias.zero_()
+
+
+def test_flat_loss_at_chance_level_warns_once(fm, tmp_path, capsys, recwarn):
+    assert at_chance_level(math.log(10) + 0.01, 10) and not at_chance_level(1.2, 10)
+    run_training(tiny_config(fm, epochs=1, lr=1e-9), tmp_path / "run", on_step=_flatten)
+    err = capsys.readouterr().err
+    assert err.count("chance level") == 1 and "warning: the training loss" in err
+    assert not [w for w in recwarn if "chance level" in str(w.message)]   # one mechanism: no Python warning too
     events = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    assert any(e["event"] == "warning" and "chance level" in e["message"] for e in events)
+    warnings = [e for e in events if e["event"] == "warning"]
+    assert len(warnings) == 1 and "chance level" in warnings[0]["message"]
+    assert "init" not in warnings[0]["message"]      # not the paper init's advice: this run's init is not at fault
+
+
+def test_the_printed_paper_init_stops_after_a_flat_first_epoch_and_says_what_to_set(fm, tmp_path):
+    cfg = tiny_config(fm, epochs=3, lr=1e-9, **{"model.init": "paper"})
+    with pytest.raises(TrainingStalled, match=r"stopped after epoch 1.*model\.init=cuda-convnet"):
+        run_training(cfg, tmp_path / "run", on_step=_flatten)
+    state = load_checkpoint(tmp_path / "run")
+    assert state["epoch"] == 1                        # epoch 1 is saved: nothing is lost
+    events = [json.loads(line)["event"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert "stalled" in events and "end" not in events
 
 
 def test_cli_rejects_unknown_keys_and_existing_runs(fm, tmp_path, capsys):

@@ -1,5 +1,6 @@
-"""Recipes, config overrides, optimiser groups, the paper's update rule, LR schedules."""
+"""Recipes, the typed config and its overrides, optimiser groups, the paper's update rule, LR schedules."""
 
+import dataclasses
 import json
 import math
 
@@ -7,39 +8,45 @@ import pytest
 import torch
 from torch import nn
 
+from alexnet.config import Config, load_config_file, parse_set, resolve_config
 from alexnet.models import create
-from alexnet.train.optim import build_optimizer, param_groups
-from alexnet.train.recipes import load_config_file, parse_set, resolve_config
-from alexnet.train.schedule import Schedule, make_schedule
+from alexnet.train.optim import build_optimizer, param_groups, set_lr
+from alexnet.train.schedule import Schedule, check_schedule, make_schedule, warmup_factor
 
 
 def test_paper_recipe_holds_the_papers_numbers():
     cfg = resolve_config("paper")
-    assert cfg["arch"] == "alexnet2012"
-    assert (cfg["optimizer"], cfg["lr"], cfg["momentum"], cfg["weight_decay"]) == ("sgd", 0.01, 0.9, 5e-4)
-    assert cfg["decay_biases"] is False
-    assert (cfg["batch_size"], cfg["epochs"]) == (128, 90)
-    assert (cfg["schedule"], cfg["lr_factor"], cfg["max_lr_drops"]) == ("plateau", 0.1, 3)
-    assert (cfg["augment"], cfg["input_size"], cfg["lighting_std"]) == ("paper", 224, 0.1)
-    assert cfg["model"]["init"] == "paper"
-    assert resolve_config(None, {"arch": "alexnet2012"})["recipe"] == "paper"
+    assert cfg.arch == "alexnet2012"
+    assert (cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay) == ("sgd", 0.01, 0.9, 5e-4)
+    assert cfg.decay_biases is False and cfg.bias_lr_mult == 1.0       # "an equal learning rate for all layers"
+    assert (cfg.batch_size, cfg.epochs) == (128, 90)
+    assert (cfg.schedule, cfg.lr_factor, cfg.max_lr_drops) == ("plateau", 0.1, 3)
+    assert (cfg.augment, cfg.input_size, cfg.lighting_std) == ("paper", 224, 0.1)
+    # where the paper is silent or does not train, Krizhevsky's code (docs/SPEC.md)
+    assert dict(cfg.model) == {"init": "cuda-convnet", "lrn_alpha": "cuda-convnet", "lrn_per_tower": True}
+    assert cfg.lighting_scale == "cuda-convnet2" and cfg.warmup_steps == 0
+    assert resolve_config(None, {"arch": "alexnet2012"}).recipe == "paper"
 
 
 def test_torchvision_and_d2l_recipes():
     tv = resolve_config(None, {"arch": "alexnet_owt"})
-    assert tv["recipe"] == "torchvision"
-    assert (tv["lr"], tv["batch_size"], tv["weight_decay"], tv["schedule"], tv["step_epochs"], tv["epochs"]) == \
+    assert tv.recipe == "torchvision"
+    assert (tv.lr, tv.batch_size, tv.weight_decay, tv.schedule, tv.step_epochs, tv.epochs) == \
         (0.01, 256, 1e-4, "step", 30, 90)
-    assert tv["augment"] == "torchvision"
+    assert tv.augment == "torchvision" and tv.decay_biases
     d2l = resolve_config("d2l")
-    assert (d2l["optimizer"], d2l["lr"], d2l["batch_size"], d2l["epochs"], d2l["augment"]) == \
-        ("adam", 1e-3, 128, 5, "none")
-    assert d2l["dataset"] == "fashion-mnist" and d2l["input_size"] == 224
+    assert (d2l.arch, d2l.optimizer, d2l.lr, d2l.batch_size, d2l.epochs, d2l.augment) == \
+        ("alexnet_d2l", "adam", 1e-3, 128, 5, "none")
+    assert d2l.dataset == "fashion-mnist" and d2l.input_size == 224 and d2l.weight_decay == 0
+    assert resolve_config(None, {"arch": "alexnet_d2l"}).recipe == "d2l"
+    # a recipe on another arch keeps its training numbers, not its model arguments
+    other = resolve_config("paper", arch="alexnet_owt")
+    assert other.arch == "alexnet_owt" and dict(other.model) == {} and other.lr == 0.01
 
 
 def test_overrides_and_unknown_keys(tmp_path):
     cfg = resolve_config("paper", parse_set(["lr=0.02", "model.dropout=0", "epochs=3", "augment=none"]))
-    assert cfg["lr"] == 0.02 and cfg["model"]["dropout"] == 0 and cfg["epochs"] == 3
+    assert cfg.lr == 0.02 and cfg.model["dropout"] == 0 and cfg.epochs == 3
     with pytest.raises(ValueError, match=r"'learning_rate'.*valid keys:.*\blr\b"):
         resolve_config("paper", {"learning_rate": 0.1})
     with pytest.raises(ValueError, match="KEY=VALUE"):
@@ -51,10 +58,44 @@ def test_overrides_and_unknown_keys(tmp_path):
     f = tmp_path / "c.json"
     f.write_text(json.dumps({"epochs": 7, "model": {"dropout": 0.25}}))
     cfg = resolve_config("paper", load_config_file(f))
-    assert cfg["epochs"] == 7 and cfg["model"] == {"init": "paper", "dropout": 0.25}
+    assert cfg.epochs == 7 and cfg.model["dropout"] == 0.25 and cfg.model["init"] == "cuda-convnet"
     t = tmp_path / "c.toml"
     t.write_text('epochs = 4\n[model]\ninit = "caffe"\n')
-    assert resolve_config("paper", load_config_file(t))["model"]["init"] == "caffe"
+    assert resolve_config("paper", load_config_file(t)).model["init"] == "caffe"
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("channels_last", "yes", "channels_last='yes'.*true or false or \"auto\""),
+    ("compile", 1, "compile=1.*true or false"),
+    ("workers", -1, "workers=-1 must be ≥ 0"),
+    ("seed", 1.5, "seed=1.5.*an integer"),
+    ("plateau_patience", 0, "plateau_patience=0 must be ≥ 1"),
+    ("step_epochs", "30", "step_epochs='30'.*an integer"),
+    ("max_steps_per_epoch", True, "max_steps_per_epoch=True.*an integer"),
+    ("lr", float("nan"), "lr=nan"),
+    ("momentum", 1.0, "momentum=1.0 must be < 1.0"),
+    ("lighting_scale", "levels", "lighting_scale='levels'"),
+    ("model.towers", 3, "model.towers=3.*1 or 2"),
+    ("model.init", "xavier", "model.init='xavier'"),
+    ("model.dropout", "half", "model.dropout='half'.*a number"),
+    ("model.width", 2, "model.width is not an argument of alexnet2012"),
+])
+def test_every_key_is_checked_from_its_type(key, value, message):
+    with pytest.raises(ValueError, match=message):
+        resolve_config("paper", {key: value})
+
+
+def test_the_config_is_frozen_and_round_trips_through_json():
+    cfg = resolve_config("paper", {"model.dropout": 0.3, "lr": 1})
+    assert cfg.lr == 1.0 and isinstance(cfg.lr, float)          # an integer where a float is asked
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.lr = 0.5
+    with pytest.raises(TypeError):
+        cfg.model["dropout"] = 0.1                                 # model arguments are read-only too
+    again = Config.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert again == cfg and again.updated({"model.dropout": 0.1}).model["dropout"] == 0.1
+    with pytest.raises(ValueError, match="unknown config key.*'lrate'"):
+        Config.from_dict({**cfg.to_dict(), "lrate": 1})
 
 
 def test_weight_decay_on_weights_not_biases():
@@ -68,6 +109,24 @@ def test_weight_decay_on_weights_not_biases():
     assert [g["weight_decay"] for g in opt.param_groups] == [5e-4, 0.0]
     owt = build_optimizer(create("alexnet_owt", num_classes=10), resolve_config("torchvision"))
     assert [g["weight_decay"] for g in owt.param_groups] == [1e-4]  # torchvision decays biases too
+
+
+def test_the_bias_learning_rate_multiplier_is_a_param_group_of_its_own():
+    model = create("alexnet2012", num_classes=10, in_channels=1, input_size=64)
+    opt = build_optimizer(model, resolve_config("paper", {"bias_lr_mult": 2.0}))
+    weights, biases = opt.param_groups
+    assert all(p.ndim > 1 for p in weights["params"]) and all(p.ndim == 1 for p in biases["params"])
+    assert (weights["lr"], biases["lr"]) == (0.01, 0.02) and biases["weight_decay"] == 0.0
+    set_lr(opt, 0.001)                                  # a schedule's drop keeps the ratio
+    assert (weights["lr"], biases["lr"]) == pytest.approx((0.001, 0.002))
+    # and the step really moves the biases twice as far as lr alone would (plain SGD, no momentum)
+    layer = torch.nn.Linear(3, 2)
+    opt = build_optimizer(layer, resolve_config("paper", {"bias_lr_mult": 2.0, "momentum": 0.0, "weight_decay": 0}))
+    b0 = layer.bias.detach().clone()
+    layer(torch.ones(1, 3)).sum().backward()
+    g = layer.bias.grad.clone()
+    opt.step()
+    torch.testing.assert_close(layer.bias.detach(), b0 - 0.02 * g)
 
 
 def test_torch_sgd_equals_the_papers_update_rule():
@@ -108,6 +167,31 @@ def test_plateau_divides_by_ten_at_the_right_epochs_at_most_three_times():
     restored.load_state_dict(s.state_dict())
     assert restored.state_dict() == s.state_dict()
     assert make_schedule(resolve_config("paper")).patience == 5
+
+
+def test_plateau_patience_is_counted_in_epochs_when_validating_every_few_epochs():
+    """eval_every=2, patience 5: validations at epochs 1, 3, 5, 7, ... (0-based). The best is at
+    epoch 1; the drop comes at the first validation ≥ 5 epochs later (epoch 7), not after 5 of them."""
+    s = Schedule("plateau", 0.01, patience=5, min_delta=0.0)
+    for epoch in range(12):
+        s.epoch_end(epoch, (0.5 if epoch == 1 else 0.6) if epoch % 2 == 1 else None)
+    assert s.drop_epochs == [7]
+    every = Schedule("plateau", 0.01, patience=5, min_delta=0.0)
+    for epoch in range(12):
+        every.epoch_end(epoch, 0.5 if epoch == 1 else 0.6)
+    assert every.drop_epochs == [6, 11]               # validated every epoch: 5 epochs after epoch 1, then 5 more
+
+
+def test_plateau_without_validation_data_is_refused_before_training():
+    with pytest.raises(ValueError, match=r"no validation split.*90 epochs at lr 0.01.*schedule=step"):
+        check_schedule(resolve_config("paper"), has_validation=False, where="ImageFolder x")
+    check_schedule(resolve_config("paper"), has_validation=True, where="x")
+    check_schedule(resolve_config("paper", {"schedule": "step"}), has_validation=False, where="x")
+
+
+def test_linear_warmup_reaches_the_scheduled_rate():
+    assert [warmup_factor(t, 4) for t in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert warmup_factor(0, 0) == 1.0
 
 
 def test_step_schedule_every_30_epochs():

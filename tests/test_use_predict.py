@@ -60,9 +60,12 @@ def test_gif_first_frame_and_transparent_pixels(tmp_path):
     red, blue = Image.new("RGB", (20, 20), (255, 0, 0)), Image.new("RGB", (20, 20), (0, 0, 255))
     red.save(tmp_path / "anim.gif", save_all=True, append_images=[blue], duration=100)
     assert open_image(tmp_path / "anim.gif").getpixel((5, 5))[0] > 200
-    clear = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
+    # transparency is dropped as torchvision's users drop it (Image.open(p).convert("RGB")): the colour
+    # stored under the transparent pixel stays
+    clear = Image.new("RGBA", (8, 8), (10, 200, 30, 0))
     clear.save(tmp_path / "clear.png")
-    assert open_image(tmp_path / "clear.png").getpixel((3, 3)) == (255, 255, 255)
+    assert open_image(tmp_path / "clear.png").getpixel((3, 3)) == (10, 200, 30)
+    assert open_image(tmp_path / "clear.png").getpixel((3, 3)) == Image.open(tmp_path / "clear.png").convert("RGB").getpixel((3, 3))
 
 
 def test_unreadable_files_raise_with_reason(tmp_path):

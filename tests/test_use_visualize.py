@@ -11,7 +11,8 @@ from PIL import Image
 
 from alexnet.cli.main import main
 from alexnet.models import alexnet2012, alexnet_owt
-from alexnet.use.visualize import _minmax, _mosaic, filters_figure, read_log
+from alexnet.train.curves import read_log
+from alexnet.use.visualize import _minmax, _mosaic, filters_figure
 from alexnet.weights import save_weights
 
 PRE = {"resize": 73, "crop": 67, "channels": 3, "pixel_scale": 255.0, "mean": None, "std": None,
@@ -108,6 +109,23 @@ def test_curves_png_from_a_training_log(tmp_path):
     out = tmp_path / "curves.png"
     assert main(["visualize", "curves", str(run), "--png", str(out)]) == 0
     assert png_size(out) == (1500, 450)
+
+
+def test_curves_of_several_runs_go_on_one_figure(tmp_path):
+    from alexnet.train.curves import curves_figure
+    runs = {}
+    for name, slope in (("relu", 0.05), ("tanh", 0.01)):
+        run = tmp_path / name
+        run.mkdir()
+        lines = [{"event": "step", "step": s, "epoch": 0, "loss": 2.3 - slope * s, "lr": 0.01} for s in range(1, 11)]
+        lines.append({"event": "epoch", "epoch": 0, "step": 10, "train_top1_error": 0.5, "val_top1_error": 0.6})
+        (run / "log.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+        runs[name] = run
+    out = curves_figure(runs, tmp_path / "both.png", title="activation")
+    assert png_size(out) == (1500, 450)
+    one = np.asarray(Image.open(curves_figure(runs["relu"], tmp_path / "one.png")))
+    two = np.asarray(Image.open(out))
+    assert one.shape == two.shape and not np.array_equal(one, two)    # the second run is drawn
 
 
 def test_curves_clear_error_without_epochs(tmp_path, capsys):

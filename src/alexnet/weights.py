@@ -3,21 +3,29 @@
 A ``model.safetensors`` written by :func:`save_weights` holds
 
 - the state dict (tensor names as in ``model.state_dict()``);
-- extra tensors under ``preprocess.*`` (the paper's per-pixel ``preprocess.mean_image``, (C, H, W));
+- extra tensors under ``preprocess.*`` (the paper's per-pixel ``preprocess.mean_image``, (C, S, S));
 - string metadata: ``format`` (``alexnet-weights/1``), ``arch``, and JSON-encoded ``model_kwargs``,
-  ``class_names``, ``preprocessing``, ``config``, ``metrics``.
+  ``class_names``, ``preprocessing`` (read by :class:`alexnet.data.views.Preprocessing`),
+  ``config``, ``metrics`` and ``source`` (where converted weights came from: file and sha256).
 
-``preprocessing`` is a dict: ``resize`` (shorter side before cropping), ``crop`` (side fed to the
-net), ``channels``, ``pixel_scale`` (255: pixels in [0, 255] as the paper; 1.0: in [0, 1] as
-torchvision), ``mean``/``std`` (per channel, or null), ``mean_image`` (true when
-``preprocess.mean_image`` is stored; it is cropped at the same offset as the image).
+Every command that takes weights accepts (:func:`resolve_weights_path`, :func:`read_weights`):
 
-Nothing here unpickles: safetensors for our files, ``torch.load(weights_only=True)`` for
-torchvision's ``.pth``.
+- a ``model.safetensors`` written here, or the run directory that holds it;
+- a torchvision AlexNet checkpoint (``alexnet-owt-7be5be79.pth`` or any state dict of
+  ``torchvision.models.alexnet``), read with ``torch.load(weights_only=True)``: arch
+  ``alexnet_owt``, classes from fc8 (ImageNet's 1000 names, offline, when there are 1000),
+  torchvision's preprocessing (:data:`TORCHVISION_PREPROCESSING`);
+- ``torchvision:IMAGENET1K_V1``: torch.hub's cached copy of that file,
+  ``$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth`` (``TORCH_HOME`` defaults to
+  ``~/.cache/torch``). Nothing is downloaded: a missing file is an error that says where it was
+  looked for and the one line that downloads it.
+
+Nothing here unpickles code: safetensors for our files, ``weights_only=True`` for torchvision's.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -29,10 +37,20 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from .atomic import atomic_path
+from .constants import IMAGENET_MEAN, IMAGENET_STD, imagenet_class_names
 
 FORMAT = "alexnet-weights/1"
 WEIGHTS_NAME = "model.safetensors"  # the file name in a run directory
+CHECKPOINT_NAME = "checkpoint.pt"   # the resumable training state in a run directory
 PREPROCESS_PREFIX = "preprocess."
+
+TORCHVISION_TAG = "torchvision:IMAGENET1K_V1"
+TORCHVISION_FILE = "alexnet-owt-7be5be79.pth"
+#: torchvision's evaluation preprocessing for its ImageNet weights (``AlexNet_Weights.IMAGENET1K_V1
+#: .transforms()``): shorter side to 256 (Pillow bilinear), centre crop 224, [0, 1], mean/std.
+TORCHVISION_PREPROCESSING = {"stored_size": 256, "resize": 256, "crop": 224, "channels": 3, "pixel_scale": 1.0,
+                             "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "mean_image": False,
+                             "source_resize": "shorter-side"}
 
 
 @dataclass
@@ -46,16 +64,26 @@ class WeightsMeta:
     config: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     extra_tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
 
     @property
     def mean_image(self) -> torch.Tensor | None:
         return self.extra_tensors.get("mean_image")
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def save_weights(path: str | os.PathLike, model: torch.nn.Module, *, arch: str | None = None,
                  model_kwargs: dict | None = None, class_names: list[str] | None = None,
                  preprocessing: dict | None = None, config: dict | None = None,
-                 metrics: dict | None = None, extra_tensors: dict[str, torch.Tensor] | None = None) -> Path:
+                 metrics: dict | None = None, extra_tensors: dict[str, torch.Tensor] | None = None,
+                 source: dict | None = None) -> Path:
     """Write ``model``'s weights and metadata to ``path`` atomically. Returns the path.
 
     ``arch`` and ``model_kwargs`` default to what :func:`alexnet.models.create` recorded on the model.
@@ -80,6 +108,7 @@ def save_weights(path: str | os.PathLike, model: torch.nn.Module, *, arch: str |
         "preprocessing": json.dumps(preprocessing or {}),
         "config": json.dumps(config or {}, default=str),
         "metrics": json.dumps(metrics or {}, default=str),
+        "source": json.dumps(source or {}),
     }
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
@@ -111,28 +140,113 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], Weig
         config=json.loads(metadata.get("config", "{}")),
         metrics=json.loads(metadata.get("metrics", "{}")),
         extra_tensors=extra,
+        source=json.loads(metadata.get("source", "{}")),
     )
     return state, meta
 
 
+# ---------------------------------------------------------------------------- where weights are
+
+def torchvision_cache_path() -> Path:
+    """Where torch.hub keeps torchvision's AlexNet: ``$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth``."""
+    home = Path(os.environ.get("TORCH_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                / "torch")
+    return home / "hub" / "checkpoints" / TORCHVISION_FILE
+
+
+def resolve_weights_path(spec: str | os.PathLike) -> Path:
+    """The weights file a user means: the path itself, ``RUN_DIR/model.safetensors`` for a run
+    directory, or torch.hub's copy for ``torchvision:IMAGENET1K_V1``. Clear errors otherwise."""
+    text = str(spec)
+    if text.startswith("torchvision:"):
+        if text != TORCHVISION_TAG:
+            raise ValueError(f"unknown torchvision weights {text!r}; the one known tag is {TORCHVISION_TAG} "
+                             f"(torchvision's AlexNet_Weights.IMAGENET1K_V1)")
+        path = torchvision_cache_path()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{TORCHVISION_TAG}: torchvision's AlexNet weights are not in torch.hub's cache (looked for {path}; "
+                f"TORCH_HOME moves it). On a machine with network, this downloads them there: python -c \"import "
+                f"torchvision; torchvision.models.alexnet(weights='IMAGENET1K_V1')\" — or copy {TORCHVISION_FILE} "
+                f"to that path, or pass the file's own path")
+        return path
+    p = Path(spec)
+    if p.is_dir():
+        if (p / WEIGHTS_NAME).is_file():
+            return p / WEIGHTS_NAME
+        has_ckpt = (p / CHECKPOINT_NAME).is_file()
+        raise FileNotFoundError(f"{p} is a directory without {WEIGHTS_NAME}"
+                                + ("; its run has not finished (the weights are written at the end; resume it with "
+                                   f"`alexnet train --resume {p}`)" if has_ckpt else
+                                   "; pass a run directory of `alexnet train` or a weights file"))
+    if not p.exists():
+        raise FileNotFoundError(f"weights {text!r}: no such file or directory; pass a {WEIGHTS_NAME} written by "
+                                f"`alexnet train`, its run directory, a torchvision AlexNet .pth, or {TORCHVISION_TAG}")
+    if p.name == CHECKPOINT_NAME:
+        weights = p.parent / WEIGHTS_NAME
+        raise ValueError(f"{p} is a resumable training checkpoint, not a weights file: pass "
+                         + (f"{weights} (or the run directory {p.parent})" if weights.is_file() else
+                            f"the run directory {p.parent} once its run has finished (`alexnet train --resume "
+                            f"{p.parent}` continues it)"))
+    return p
+
+
 def load_torchvision_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a torchvision checkpoint such as ``alexnet-owt-7be5be79.pth`` without unpickling code."""
+    """A torchvision checkpoint's state dict, read without unpickling code; errors say what the
+    file is and what was expected."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ValueError(f"{path} could not be read as a plain PyTorch state dict with "
-                         f"weights_only=True ({e}); only tensor-only checkpoints are accepted") from e
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+    except Exception as e:  # torch raises several types: say which of the usual causes it is
+        text = str(e)
+        if "Weights only load failed" in text or "Unsupported global" in text:
+            culprit = text.split("Unsupported global:", 1)[-1].split("\n", 1)[0].strip() if "Unsupported global" in text else ""
+            raise ValueError(f"{path} holds pickled Python objects{f' ({culprit})' if culprit else ''}, not only "
+                             f"tensors: it is refused rather than unpickled (a .pth can run code when loaded). "
+                             f"Expected a state dict of tensors such as torchvision's {TORCHVISION_FILE}") from None
+        if "central directory" in text or "zip archive" in text or "unexpected EOF" in text or "truncated" in text:
+            raise ValueError(f"{path} is truncated or damaged ({len(path.read_bytes())} bytes): not a whole PyTorch "
+                             f"file. Copy or download it again (torchvision's {TORCHVISION_FILE} is 244 MB)") from None
+        raise ValueError(f"{path} is not a PyTorch checkpoint that weights_only=True can read ({text.splitlines()[0]}); "
+                         f"expected a state dict of tensors such as torchvision's {TORCHVISION_FILE}") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path} does not hold a state dict of tensors")
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path} does not hold a state dict of tensors (found {type(state).__name__}); expected a "
+                         f"state dict of torchvision.models.alexnet")
     return state
 
 
-# torchvision's ImageNet evaluation preprocessing, used for its released weights.
-TORCHVISION_PREPROCESSING = {"resize": 256, "crop": 224, "channels": 3, "pixel_scale": 1.0,
-                             "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-                             "mean_image": False}
+def torchvision_meta(state: dict[str, torch.Tensor], path: str | os.PathLike, *,
+                     with_sha256: bool = False) -> WeightsMeta:
+    """The metadata torchvision's own files do not carry: arch, classes (from fc8), preprocessing."""
+    fc8, conv1 = state.get("classifier.6.weight"), state.get("features.0.weight")
+    if fc8 is None or conv1 is None or fc8.ndim != 2 or conv1.ndim != 4:
+        keys = list(state)[:4]
+        raise ValueError(f"{path} is a state dict of another network, not torchvision's AlexNet: it has no "
+                         f"features.0.weight / classifier.6.weight (its first keys: {', '.join(keys)})")
+    num_classes, in_channels = int(fc8.shape[0]), int(conv1.shape[1])
+    names = imagenet_class_names() if num_classes == 1000 else None
+    source = {"kind": "torchvision", "file": str(path)}
+    if with_sha256:
+        source["sha256"] = file_sha256(path)
+    return WeightsMeta(arch="alexnet_owt", model_kwargs={"num_classes": num_classes, "in_channels": in_channels},
+                       class_names=names or [str(i) for i in range(num_classes)],
+                       preprocessing={**TORCHVISION_PREPROCESSING, "channels": in_channels,
+                                      **({} if in_channels == 3 else {"mean": None, "std": None})},
+                       source=source)
+
+
+def read_weights(spec: str | os.PathLike) -> tuple[Path, dict[str, torch.Tensor], WeightsMeta]:
+    """(file, state dict, metadata) of any weights a command accepts (module docstring)."""
+    path = resolve_weights_path(spec)
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if path.suffix == ".safetensors" or (len(head) >= 9 and head[8:9] == b"{"):   # safetensors: u64 + JSON
+        state, meta = load_weights(path)
+    else:
+        state = load_torchvision_state_dict(path)
+        meta = torchvision_meta(state, path)
+    return path, state, meta

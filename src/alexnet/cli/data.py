@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import sys
 
+from .args import positive_int
+
 ORDER = 20
 
 
-def _run(args) -> int:
+def run_prepare(args) -> int:
     from alexnet.data.prepare import prepare
     summary = prepare(args.src, args.out, split=args.split, size=args.size, workers=args.workers,
                       strict=args.strict, progress=not args.no_progress, chunk_size=args.chunk_size,
@@ -45,12 +47,12 @@ def register(subparsers) -> None:
     p.add_argument("out", help="the prepared store folder (created; reused to resume)")
     p.add_argument("--split", choices=("train", "val", "all"), default="all",
                    help="which split(s) to prepare (default: all found)")
-    p.add_argument("--size", type=int, default=256, help="side of the stored images (default: 256)")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--size", type=positive_int, default=256, help="side of the stored images (default: 256)")
+    p.add_argument("--workers", type=positive_int, default=None, help="processes (default: all cores)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--strict", action="store_true", help="exit 1 when any input file was skipped")
-    p.add_argument("--chunk-size", type=int, default=1000,
+    p.add_argument("--chunk-size", type=positive_int, default=1000,
                    help="input files per shard, the unit of resuming (default: 1000)")
     p.add_argument("--quality", type=int, default=90, help="JPEG quality of stored images (default: 90)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
-    p.set_defaults(func=_run)
+    p.set_defaults(func=run_prepare)

@@ -7,6 +7,8 @@ import json
 
 from alexnet.models import list_models
 
+from .args import positive_int
+
 ORDER = 10
 
 
@@ -16,17 +18,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Per-layer output shape, parameters, multiply-accumulates, neurons and receptive "
                     "field (size, jump, start) of a model, with totals. Runs on PyTorch's meta device.")
     p.add_argument("--arch", default="alexnet2012", choices=list_models(), help="model (default: %(default)s)")
-    p.add_argument("--input-size", type=int, default=224, help="square input side (default: %(default)s)")
-    p.add_argument("--num-classes", type=int, default=1000, help="classes (default: %(default)s)")
-    p.add_argument("--in-channels", type=int, default=3, help="input channels (default: %(default)s)")
+    p.add_argument("--input-size", type=positive_int, default=224, help="square input side (default: %(default)s)")
+    p.add_argument("--num-classes", type=positive_int, default=1000, help="classes (default: %(default)s)")
+    p.add_argument("--in-channels", type=positive_int, default=3, help="input channels (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run_summary)
 
 
-def run(args: argparse.Namespace) -> int:
+def run_summary(args: argparse.Namespace) -> int:
     from alexnet.models.summary import format_table, summarize
-    if args.input_size < 1 or args.num_classes < 1 or args.in_channels < 1:
-        raise ValueError("--input-size, --num-classes and --in-channels must be positive")
     s = summarize(args.arch, input_size=args.input_size, num_classes=args.num_classes,
                   in_channels=args.in_channels)
     print(json.dumps(s, indent=2) if args.json else format_table(s))

@@ -9,18 +9,9 @@ import argparse
 import json
 import sys
 
+from .args import add_device, add_weights, positive_int
+
 ORDER = 50
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _device(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1... (default: CUDA when available)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,14 +23,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Top-k classes with probabilities for each image. Directories are walked "
                     "recursively; unreadable files are reported and skipped. Exit status 0 when at "
                     "least one image was predicted.")
-    p.add_argument("weights", help="model.safetensors written by `alexnet train`/`alexnet demo`")
+    add_weights(p)
     p.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR")
-    p.add_argument("--topk", type=_positive, default=5, help="classes per image (default: %(default)s)")
+    p.add_argument("--topk", type=positive_int, default=5, help="classes per image (default: %(default)s)")
     p.add_argument("--views", type=int, choices=(1, 10), default=1,
                    help="1: centre crop; 10: 4 corners + centre and their flips, softmax averaged (the paper)")
-    p.add_argument("--batch-size", type=_positive, default=64, help="images per forward pass (default: %(default)s)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="images per forward pass (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
-    _device(p)
+    add_device(p)
     p.set_defaults(func=run_predict)
 
     p = subparsers.add_parser(
@@ -47,12 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Extract the paper's 4096-d fc7 vectors (after ReLU; or fc6, or flattened pool5) of "
                     "every image and write them with their paths to a safetensors index for "
                     "`alexnet retrieve`. A JSONL progress log is written beside it (OUT.log.jsonl).")
-    p.add_argument("weights")
+    add_weights(p)
     p.add_argument("data", nargs="+", metavar="DATA", help="image files or directories (walked recursively)")
     p.add_argument("--out", required=True, help="index file to write (.safetensors)")
     p.add_argument("--layer", choices=FEATURE_LAYERS, default="fc7", help="default: %(default)s")
-    p.add_argument("--batch-size", type=_positive, default=64, help="default: %(default)s")
-    _device(p)
+    p.add_argument("--batch-size", type=positive_int, default=64, help="default: %(default)s")
+    add_device(p)
     p.set_defaults(func=run_features)
 
     p = subparsers.add_parser(
@@ -61,40 +52,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     f"Euclidean distance. Exact search with torch; with --backend auto faiss "
                     f"(IndexFlatL2, also exact) is used when installed and the index has at least "
                     f"{FAISS_MIN_ROWS} rows.")
-    p.add_argument("weights")
+    add_weights(p)
     p.add_argument("queries", nargs="+", metavar="QUERY", help="query images or directories")
     p.add_argument("--index", required=True, help="index written by `alexnet features`")
-    p.add_argument("--k", type=_positive, default=8, help="neighbours per query (default: %(default)s)")
+    p.add_argument("--k", type=positive_int, default=8, help="neighbours per query (default: %(default)s)")
     p.add_argument("--backend", choices=BACKENDS, default="auto", help="default: %(default)s")
     p.add_argument("--png", help="draw each query beside its neighbours into this PNG")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    _device(p)
+    add_device(p)
     p.set_defaults(func=run_retrieve)
 
     p = subparsers.add_parser("visualize", help="pictures: conv1 filters, feature maps, curves, predictions",
                               description="Draw a PNG of a trained net or a training run.")
     sub = p.add_subparsers(dest="picture", metavar="PICTURE", required=True)
     q = sub.add_parser("filters", help="conv1 kernels, tower by tower (Figure 3)")
-    q.add_argument("weights")
+    add_weights(q)
     q.add_argument("--png", required=True)
     q.set_defaults(func=run_filters)
     q = sub.add_parser("activations", help="feature maps of one layer for one image")
-    q.add_argument("weights")
+    add_weights(q)
     q.add_argument("image")
     q.add_argument("--png", required=True)
     q.add_argument("--layer", choices=CONV_LAYERS, default="conv1", help="default: %(default)s")
-    _device(q)
+    add_device(q)
     q.set_defaults(func=run_activations)
     q = sub.add_parser("curves", help="loss, error and learning rate of a run (RUN_DIR/log.jsonl)")
     q.add_argument("run_dir", metavar="RUN_DIR")
     q.add_argument("--png", required=True)
     q.set_defaults(func=run_curves)
     q = sub.add_parser("predictions", help="images with their top-5 bars (Figure 4, left)")
-    q.add_argument("weights")
+    add_weights(q)
     q.add_argument("images", nargs="+", metavar="IMAGE")
     q.add_argument("--png", required=True)
-    q.add_argument("--topk", type=_positive, default=5, help="default: %(default)s")
-    _device(q)
+    q.add_argument("--topk", type=positive_int, default=5, help="default: %(default)s")
+    add_device(q)
     q.set_defaults(func=run_predictions)
 
     p = subparsers.add_parser(
@@ -102,7 +93,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Export the eval-mode net (input: preprocessed float images (N, C, S, S) at the "
                     "weights' crop size; output: logits) and check the file's outputs against "
                     "PyTorch's on a random batch before reporting success.")
-    p.add_argument("weights")
+    add_weights(p)
     p.add_argument("--format", required=True, choices=("onnx", "torchscript"))
     p.add_argument("--out", required=True)
     p.add_argument("--no-check", action="store_true",
@@ -157,11 +148,11 @@ def run_features(args: argparse.Namespace) -> int:
 def run_retrieve(args: argparse.Namespace) -> int:
     from alexnet.use import FeatureIndex, Predictor, find_images
     from alexnet.use.images import open_images
-    from alexnet.use.retrieve import file_sha256
+    from alexnet.weights import file_sha256
     index = FeatureIndex.load(args.index)
     backend = index.resolve_backend(args.backend)
     predictor = Predictor(args.weights, args.device)
-    if index.weights_sha256 and index.weights_sha256 != file_sha256(args.weights):
+    if index.weights_sha256 and index.weights_sha256 != file_sha256(predictor.weights_path):
         print(f"warning: {args.index} was made with other weights ({index.weights}); distances between "
               f"features of different nets mean nothing", file=sys.stderr)
     opened, failures = open_images(find_images(args.queries), predictor.channels)
@@ -198,7 +189,7 @@ def _wrote(path) -> int:
 def run_filters(args: argparse.Namespace) -> int:
     from alexnet.use import Predictor
     from alexnet.use.visualize import filters_figure
-    return _wrote(filters_figure(Predictor(args.weights, "cpu").model, args.png))
+    return _wrote(filters_figure(Predictor(args.weights, "cpu").model, args.png))  # weights only: no device needed
 
 
 def run_activations(args: argparse.Namespace) -> int:
@@ -208,7 +199,7 @@ def run_activations(args: argparse.Namespace) -> int:
 
 
 def run_curves(args: argparse.Namespace) -> int:
-    from alexnet.use.visualize import curves_figure
+    from alexnet.train.curves import curves_figure
     return _wrote(curves_figure(args.run_dir, args.png))
 
 

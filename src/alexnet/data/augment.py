@@ -1,40 +1,45 @@
-"""Batched image transforms on uint8 (B, C, H, W) tensors, on any device.
+"""Batched training transforms on uint8 (B, C, H, W) tensors, on any device.
 
 The paper's recipe (SPEC §2)::
 
     train_tf = PaperTrainTransform(crop=224, stats=store.stats())
     x = train_tf(images_uint8, generator=g)     # float32 (B, C, 224, 224), [0,255] minus mean
-    eval_tf = PaperEvalTransform(crop=224, stats=store.stats())
-    x = eval_tf(images_uint8)                   # centre crop minus the mean image's centre crop
-    v = eval_tf.ten_views(images_uint8)         # (10, B, C, 224, 224)
 
-torchvision's recipe for the one-tower net: :class:`RandomResizedCropTransform`,
-:class:`TorchvisionEvalTransform` (pixels scaled to [0, 1], then per-channel normalisation).
-
-Inference on arbitrary PIL images given a weights file's ``preprocessing`` dict:
-:func:`preprocess_pil`.
+torchvision's recipe for the one-tower net: :class:`RandomResizedCropTransform`. A view plus
+random flips (small stores seen whole, d2l's recipe): :class:`ViewTrainTransform`. Test-time
+views and the reading of a weights file's preprocessing live in :mod:`alexnet.data.views`.
 
 Every random choice comes from a ``torch.Generator`` argument (default: torch's global CPU
 generator), drawn on the CPU and moved to the images' device, so the same generator seed gives
 the same augmentation on any device.
+
+PCA lighting: the paper adds Σ_i α_i λ_i p_i (α_i ~ N(0, σ)) without saying in which units λ
+is; ``lighting_scale`` chooses the reading (SPEC §2, docs/SPEC.md):
+
+- ``"eigenvalue"`` (fb.resnet.torch): 255 · Σ α_i λ_i p_i with λ the eigenvalues of the
+  covariance of [0, 1] pixels (ImageNet: ≈ 5.5 / 0.5 / 0.1 levels at σ = 0.1);
+- ``"stddev"``: Σ α_i √λ'_i p_i with √λ' the standard deviations of [0, 255] pixels along the
+  principal axes, as cuda-convnet2's ``convdata.py`` does (≈ 12 / 3.7 / 2.0 levels);
+- ``"cuda-convnet2"`` (the default): ``"stddev"`` and then, as cuda-convnet2, the whole
+  mean-subtracted training image multiplied by 1 / (1 + σ).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Literal, get_args
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from .store import SPEC_IMAGENET_PCA, DatasetStats
+from ..constants import IMAGENET_MEAN, IMAGENET_STD
+from .store import DatasetStats
 
-__all__ = ["PaperTrainTransform", "PaperEvalTransform", "RandomResizedCropTransform",
-           "TorchvisionEvalTransform", "SPEC_IMAGENET_PCA", "ten_views", "crop_batch",
-           "preprocess_pil", "IMAGENET_STD_RGB"]
+__all__ = ["PaperTrainTransform", "RandomResizedCropTransform", "ViewTrainTransform", "crop_batch",
+           "LIGHTING_SCALES"]
 
-IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
+LightingScale = Literal["cuda-convnet2", "stddev", "eigenvalue"]
+LIGHTING_SCALES = get_args(LightingScale)
 
 
 def _check_offsets(offsets: torch.Tensor, crop: int, h: int, w: int) -> None:
@@ -109,23 +114,27 @@ class PaperTrainTransform:
     """The paper's training augmentation, batched (SPEC §2).
 
     For each image: a random ``crop``×``crop`` window of the stored 256×256 image, mirrored
-    left-right with probability ½ (``flip``); PCA lighting (``lighting``): add
-    ``pixel_scale · Σ_i α_i λ_i p_i`` to every pixel, α_i ~ N(0, ``alphastd``) drawn per image
-    (λ, p from ``stats``, [0, 1] scale, see :class:`DatasetStats`); minus the mean image cropped
-    at the same offset and mirrored with it. Output float32 (B, C, crop, crop) in the [0, 255]
-    scale minus the mean. Pixels are not clipped after the lighting shift (the paper says
-    nothing of clipping).
+    left-right with probability ½ (``flip``); PCA lighting (``lighting``): an RGB shift drawn per
+    image with α_i ~ N(0, ``alphastd``), in the ``lighting_scale`` reading (module docstring;
+    λ, p from ``stats``); minus the mean image cropped at the same offset and mirrored with it;
+    for ``"cuda-convnet2"`` the result times 1 / (1 + ``alphastd``). Output float32
+    (B, C, crop, crop) in the [0, 255] scale minus the mean. Pixels are not clipped after the
+    lighting shift (the paper says nothing of clipping; cuda-convnet2 does not clip).
 
     ``sample`` draws the parameters and ``apply`` uses them, so tests and callers can fix them.
     """
 
     def __init__(self, crop: int = 224, stats: DatasetStats | None = None, alphastd: float = 0.1,
-                 flip: bool = True, lighting: bool = True):
+                 flip: bool = True, lighting: bool = True, lighting_scale: LightingScale = "cuda-convnet2"):
         if stats is None:
             raise ValueError("PaperTrainTransform needs stats= (store.stats(), or "
                              "DatasetStats.fallback() when the train split's statistics are missing)")
+        if lighting_scale not in LIGHTING_SCALES:
+            raise ValueError(f"lighting_scale must be one of {LIGHTING_SCALES}, got {lighting_scale!r}")
         self.crop, self.stats, self.alphastd = crop, stats, alphastd
-        self.flip, self.lighting = flip, lighting
+        self.flip, self.lighting, self.lighting_scale = flip, lighting, lighting_scale
+        # cuda-convnet2 scales the noisy training batch back by 1 / (1 + σ) (only when it adds noise).
+        self.rescale = 1.0 / (1.0 + alphastd) if lighting and lighting_scale == "cuda-convnet2" else 1.0
         self._mean: dict[torch.device, torch.Tensor] = {}
         self._mean_flipped: dict[torch.device, torch.Tensor] = {}
         self._eig: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -152,14 +161,21 @@ class PaperTrainTransform:
             else torch.zeros(batch, c, device=gdev)
         return {"offsets": torch.stack([oy, ox], 1), "flips": flips, "alphas": alphas.float()}
 
+    def magnitudes(self) -> np.ndarray:
+        """(C,) what each α_i multiplies, in [0, 255] units: 255·λ_i ("eigenvalue") or the standard
+        deviation 255·√λ_i along p_i ("stddev", "cuda-convnet2"), λ the eigenvalues of [0, 1] pixels."""
+        eigval = np.asarray(self.stats.eigval, np.float64)
+        scale = float(self.stats.pixel_scale)
+        return eigval * scale if self.lighting_scale == "eigenvalue" else np.sqrt(np.clip(eigval, 0, None)) * scale
+
     def lighting_shift(self, alphas: torch.Tensor) -> torch.Tensor:
-        """(B, C) per-image RGB shift in [0, 255] units: ``pixel_scale · Σ_i α_i λ_i p_i``."""
+        """(B, C) per-image RGB shift in [0, 255] units: ``Σ_i α_i m_i p_i`` (m: :meth:`magnitudes`)."""
         device = alphas.device
         if device not in self._eig:
-            self._eig[device] = (torch.as_tensor(self.stats.eigval, dtype=torch.float32, device=device),
+            self._eig[device] = (torch.as_tensor(self.magnitudes(), dtype=torch.float32, device=device),
                                  torch.as_tensor(self.stats.eigvec, dtype=torch.float32, device=device))
-        eigval, eigvec = self._eig[device]
-        return (alphas.float() * eigval) @ eigvec.T * float(self.stats.pixel_scale)
+        magnitude, eigvec = self._eig[device]
+        return (alphas.float() * magnitude) @ eigvec.T
 
     def mean_flipped(self, device) -> torch.Tensor:
         """The mean image mirrored left-right (cached): the flipped crop at x is a plain slice."""
@@ -183,7 +199,8 @@ class PaperTrainTransform:
         x = crop_batch(images, offsets, self.crop, flips)
         mean = crop_batch(self.mean(device)[None], offsets, self.crop, flips)
         shift = self.lighting_shift(alphas.to(device))
-        return torch.sub(x, mean).add_(shift[:, :, None, None])
+        out = torch.sub(x, mean).add_(shift[:, :, None, None])
+        return out.mul_(self.rescale) if self.rescale != 1.0 else out
 
     def _apply_cpu(self, images: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor,
                    alphas: torch.Tensor) -> torch.Tensor:
@@ -211,6 +228,8 @@ class PaperTrainTransform:
                 np.copyto(o[b], xb[:, y0:y0 + k, x0:x0 + k], casting="unsafe")
                 np.subtract(o[b], mean[:, y0:y0 + k, x0:x0 + k], out=o[b])
             np.add(o[b], shift[b], out=o[b])
+            if self.rescale != 1.0:
+                np.multiply(o[b], np.float32(self.rescale), out=o[b])
         return out
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -218,53 +237,24 @@ class PaperTrainTransform:
         return self.apply(images, **self.sample(b, h, w, generator))
 
 
-def _centre_offset(size: int, crop: int) -> int:
-    return (size - crop) // 2
+class ViewTrainTransform:
+    """Training input from the evaluation view (centre crop, or a small stored image resized
+    whole: :func:`alexnet.data.views.make_view_fn`), mirrored left-right with probability ½
+    per image when ``flip``. Random numbers are drawn on the generator's device (the CPU by
+    default) as the other transforms do."""
+
+    def __init__(self, view_fn: Callable[[torch.Tensor], torch.Tensor], flip: bool):
+        self.view_fn, self.flip = view_fn, flip
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        x = self.view_fn(images)[0]
+        if not self.flip:
+            return x
+        flips = (torch.rand(x.shape[0], generator=generator, device=_generator_device(generator)) < 0.5)
+        return torch.where(flips.to(x.device).view(-1, 1, 1, 1), x.flip(-1), x)
 
 
-def ten_views(images: torch.Tensor, crop: int) -> torch.Tensor:
-    """The paper's 10 test views of (B, C, H, W) images → (10, B, C, crop, crop), same dtype.
-
-    Order: 0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right, 4 centre; 5–9 the same five
-    crops mirrored left-right (view 5+k is view k flipped). Apply it to ``mean_image[None]`` for
-    the matching mean-image views.
-    """
-    _, _, h, w = images.shape
-    cy, cx = _centre_offset(h, crop), _centre_offset(w, crop)
-    corners = [(0, 0), (0, w - crop), (h - crop, 0), (h - crop, w - crop), (cy, cx)]
-    five = [images[:, :, y:y + crop, x:x + crop] for y, x in corners]
-    return torch.stack(five + [v.flip(-1) for v in five])
-
-
-class PaperEvalTransform:
-    """The paper's test preprocessing: centre ``crop`` minus the mean image's centre crop
-    (``__call__``, float32 (B, C, crop, crop)), or the 10 views (``ten_views``)."""
-
-    def __init__(self, crop: int = 224, stats: DatasetStats | None = None):
-        if stats is None:
-            raise ValueError("PaperEvalTransform needs stats= (store.stats() or DatasetStats.fallback())")
-        self.crop, self.stats = crop, stats
-        self._mean: dict[torch.device, torch.Tensor] = {}
-
-    def mean(self, device) -> torch.Tensor:
-        device = torch.device(device)
-        if device not in self._mean:
-            self._mean[device] = _mean_chw(self.stats, device)
-        return self._mean[device]
-
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        _, _, h, w = images.shape
-        y, x = _centre_offset(h, self.crop), _centre_offset(w, self.crop)
-        mean = self.mean(images.device)
-        return (images[:, :, y:y + self.crop, x:x + self.crop].float()
-                - mean[None, :, y:y + self.crop, x:x + self.crop])
-
-    def ten_views(self, images: torch.Tensor) -> torch.Tensor:
-        """(10, B, C, crop, crop) float32: :func:`ten_views` of the images minus those of the mean."""
-        return ten_views(images, self.crop).float() - ten_views(self.mean(images.device)[None], self.crop)
-
-
-def _normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+def _normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
     m = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
     s = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
     return x.sub_(m).div_(s)
@@ -280,7 +270,7 @@ class RandomResizedCropTransform:
     """
 
     def __init__(self, crop: int = 224, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3),
-                 mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), flip: bool = True):
+                 mean=IMAGENET_MEAN, std=IMAGENET_STD, flip: bool = True):
         self.crop, self.scale, self.ratio = crop, tuple(scale), tuple(ratio)
         self.mean, self.std, self.flip = tuple(mean), tuple(std), flip
 
@@ -330,116 +320,3 @@ class RandomResizedCropTransform:
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         b, _, h, w = images.shape
         return self.apply(images, **self.sample(b, h, w, generator))
-
-
-class TorchvisionEvalTransform:
-    """torchvision's eval recipe, batched: shorter side to ``resize`` (bilinear, antialiased; a
-    no-op on a store's 256×256 images), centre ``crop``, [0, 1], normalise. float32 out."""
-
-    def __init__(self, resize: int = 256, crop: int = 224, mean=(0.485, 0.456, 0.406),
-                 std=(0.229, 0.224, 0.225)):
-        self.resize, self.crop, self.mean, self.std = resize, crop, tuple(mean), tuple(std)
-
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.float()
-        _, _, h, w = x.shape
-        if min(h, w) != self.resize:
-            nh, nw = (self.resize, round(w * self.resize / h)) if h <= w else (round(h * self.resize / w), self.resize)
-            x = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)
-            h, w = nh, nw
-        y, xo = _centre_offset(h, self.crop), _centre_offset(w, self.crop)
-        x = x[:, :, y:y + self.crop, xo:xo + self.crop]
-        return _normalize(x.div(255.0), self.mean, self.std)
-
-
-def preprocess_pil(images: list, preprocessing: dict, mean_image: torch.Tensor | None = None,
-                   views: int = 1) -> torch.Tensor:
-    """Arbitrary PIL images → the tensor a trained net expects, as its weights file says.
-
-    ``preprocessing`` is the weights' dict (see :mod:`alexnet.weights`): ``resize``, ``crop``,
-    ``channels``, ``pixel_scale``, ``mean``/``std`` (per channel in ``pixel_scale`` units, or
-    null), ``mean_image`` (bool). Each image is EXIF-rotated, converted to RGB (or grey when
-    ``channels`` is 1) and resized so its shorter side is ``resize``; with the paper's
-    preprocessing (``square_crop``, which defaults to ``mean_image``) its central
-    ``resize``×``resize`` square is kept, as ``alexnet prepare`` does. Then the centre ``crop``
-    (``views=1`` → (B, C, crop, crop)) or the 10 views (``views=10`` → (10, B, C, crop, crop),
-    order of :func:`ten_views`); pixels divided by 255 when ``pixel_scale`` is 1; the
-    ``mean_image`` (C, resize, resize) tensor, in ``pixel_scale`` units, cropped at the same
-    place subtracted; then ``(x - mean) / std``. A ``mean_image`` (C, S, S) with S ≠ ``resize``
-    is the mean at the stored size of the training data, which the net saw resized whole
-    (Fashion-MNIST's 28 px upsampled, or 256 px downsampled for a small fine-tuned net): then, as
-    in training and :func:`alexnet.evaluate.view_fn_from_preprocessing`, the image's central
-    square goes to S×S, the mean is subtracted there, and the result is resized to ``resize``.
-    """
-    from PIL import Image, ImageOps
-
-    if views not in (1, 10):
-        raise ValueError(f"views must be 1 or 10, not {views}")
-    resize = int(preprocessing.get("resize", 256))
-    crop = int(preprocessing.get("crop", 224))
-    channels = int(preprocessing.get("channels", 3))
-    pixel_scale = float(preprocessing.get("pixel_scale", 255.0))
-    square = bool(preprocessing.get("square_crop", preprocessing.get("mean_image", False)))
-    mean, std = preprocessing.get("mean"), preprocessing.get("std")
-    if crop > resize:
-        raise ValueError(f"preprocessing crop {crop} is larger than resize {resize}")
-    # A mean image whose side S differs from ``resize`` is at the stored size of the training
-    # data, and the net saw stored images resized whole (Fashion-MNIST: 28 px upsampled; a
-    # fine-tuned small net: 256 px downsampled): as in training, the image is brought to S×S,
-    # the mean subtracted there, and the difference resized (bilinear, like the trainer's view).
-    m = None if mean_image is None else mean_image.detach().to("cpu", torch.float32)
-    stored = m.shape[-1] if m is not None and m.shape[-1] != resize else None
-    out = []
-    for img in images:
-        img = ImageOps.exif_transpose(img).convert("L" if channels == 1 else "RGB")
-        w, h = img.size
-        side = stored or resize
-        if square or stored:
-            s = min(w, h)
-            left, top = (w - s) // 2, (h - s) // 2
-            img = img.resize((side, side), Image.Resampling.BILINEAR, box=(left, top, left + s, top + s))
-        else:
-            size = (resize, max(resize, round(h * resize / w))) if w <= h else (max(resize, round(w * resize / h)), resize)
-            img = img.resize(size, Image.Resampling.BILINEAR)
-        arr = np.asarray(img).reshape(img.size[1], img.size[0], channels)
-        t = torch.from_numpy(arr.copy()).permute(2, 0, 1)[None]        # (1, C, H, W)
-        if stored:
-            x = t.float() * (pixel_scale / 255.0) - m[None]
-            x = F.interpolate(x, size=(resize, resize), mode="bilinear", align_corners=False,
-                              antialias=resize < stored)
-            if views == 10:
-                x = ten_views(x, crop)[:, 0]
-            else:
-                o = _centre_offset(resize, crop)
-                x = x[0, :, o:o + crop, o:o + crop]
-        else:
-            if views == 10:
-                x = ten_views(t, crop)[:, 0].float()                    # (10, C, crop, crop)
-            else:
-                hh, ww = t.shape[-2:]
-                y0, x0 = _centre_offset(hh, crop), _centre_offset(ww, crop)
-                x = t[0, :, y0:y0 + crop, x0:x0 + crop].float()
-            if pixel_scale == 1.0:
-                x = x / 255.0
-            if m is not None:
-                mi = m
-                if mi.shape[-2:] != t.shape[-2:]:                       # not square: mean's centre
-                    my, mx = _centre_offset(mi.shape[-2], t.shape[-2]), _centre_offset(mi.shape[-1], t.shape[-1])
-                    if my < 0 or mx < 0:
-                        raise ValueError(f"mean image {tuple(mi.shape)} does not fit the resized image "
-                                         f"{tuple(t.shape[-2:])}")
-                    mi = mi[:, my:my + t.shape[-2], mx:mx + t.shape[-1]]
-                if views == 10:
-                    mv = ten_views(mi[None], crop)[:, 0]
-                else:
-                    y0, x0 = _centre_offset(mi.shape[-2], crop), _centre_offset(mi.shape[-1], crop)
-                    mv = mi[:, y0:y0 + crop, x0:x0 + crop]
-                x = x - mv
-        if mean is not None and std is not None:
-            shape = (1, -1, 1, 1) if views == 10 else (-1, 1, 1)
-            x = (x - torch.as_tensor(mean, dtype=torch.float32).view(shape)) / \
-                torch.as_tensor(std, dtype=torch.float32).view(shape)
-        elif mean is not None:
-            x = x - torch.as_tensor(mean, dtype=torch.float32).view((1, -1, 1, 1) if views == 10 else (-1, 1, 1))
-        out.append(x)
-    return torch.stack(out, dim=1 if views == 10 else 0)

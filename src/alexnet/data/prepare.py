@@ -26,23 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_path, atomic_write_text
+from ..jsonl import JsonlWriter
 from .format import (FORMAT, array_to_json, json_to_array, read_json, shard_bin, shard_index)
 from .process import JPEG_QUALITY, Skip, outer_sum, process_jpeg, process_raw, read_item, release_readers
 from .sources import Item, SplitSource, discover
 from .sources.ilsvrc import ilsvrc2012_names
 
 CHUNK_SIZE = 1000
-
-
-class _Log:
-    """Append-only JSONL event log (``OUT/prepare.log.jsonl``)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __call__(self, event: str, **fields) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": event, **fields}) + "\n")
 
 
 # -- one chunk, in a worker -----------------------------------------------------------------------
@@ -223,7 +213,7 @@ def prepare(src, out, *, split: str = "all", size: int = 256, workers: int | Non
         raise FileNotFoundError(f"nothing to prepare for split {split!r} in {src} (expected an ImageFolder "
                                 f"tree, an ILSVRC-2012 root, Fashion-MNIST idx files, or Hugging Face parquet shards)")
     out.mkdir(parents=True, exist_ok=True)
-    log = _Log(out / "prepare.log.jsonl")
+    log = JsonlWriter(out / "prepare.log.jsonl")
     wnids, names = _class_list(out, found)
     for wnid, name in (ilsvrc2012_names(wnids) or {}).items():  # a source's own names come first
         names.setdefault(wnid, name)
@@ -236,17 +226,18 @@ def prepare(src, out, *, split: str = "all", size: int = 256, workers: int | Non
     summary = read_json(summary_path) if summary_path.is_file() else {}
     summary.update({"format": FORMAT, "source": str(src), "classes_file": str(out / "classes.json")})
     summary.setdefault("splits", {})
-    for name, source in found.items():
-        summary["splits"][name] = _prepare_split(name, source, out, index_of, size, quality, chunk_size,
-                                                 workers, progress, log)
-        atomic_write_text(summary_path, json.dumps(summary, indent=1))
+    with log:
+        for name, source in found.items():
+            summary["splits"][name] = _prepare_split(name, source, out, index_of, size, quality, chunk_size,
+                                                     workers, progress, log)
+            atomic_write_text(summary_path, json.dumps(summary, indent=1))
     summary["ok"] = not (strict and any(s["skipped"] for s in summary["splits"].values()))
     atomic_write_text(summary_path, json.dumps(summary, indent=1))
     return summary
 
 
 def _prepare_split(name: str, source: SplitSource, out: Path, index_of: dict[str, int], size: int,
-                   quality: int, chunk_size: int, workers: int, progress: bool, log: _Log) -> dict:
+                   quality: int, chunk_size: int, workers: int, progress: bool, log: JsonlWriter) -> dict:
     split_dir = out / name
     split_dir.mkdir(parents=True, exist_ok=True)
     _clean_tmp(split_dir)
@@ -271,7 +262,7 @@ def _prepare_split(name: str, source: SplitSource, out: Path, index_of: dict[str
         prior = read_json(summary_path)["splits"].get(name) if summary_path.is_file() else None
         if prior is not None:
             print(f"{split_dir} is complete ({prior['images']} images): nothing to do", file=sys.stderr)
-            log("complete", split=name)
+            log.write("complete", split=name)
             return {**prior, "already_complete": True}
     pre_skipped = [{"source": s, "reason": r, "detail": d} for s, r, d in source.skipped]
     labelled: list[tuple[Item, int]] = []
@@ -284,7 +275,7 @@ def _prepare_split(name: str, source: SplitSource, out: Path, index_of: dict[str
     chunks = [labelled[i:i + chunk_size] for i in range(0, len(labelled), chunk_size)]
     todo = [c for c in range(len(chunks)) if not shard_index(split_dir, c).is_file()]
     done_inputs = sum(len(chunks[c]) for c in range(len(chunks)) if c not in set(todo))
-    log("start", split=name, inputs=len(source.items), chunks=len(chunks), todo=len(todo), workers=workers)
+    log.write("start", split=name, inputs=len(source.items), chunks=len(chunks), todo=len(todo), workers=workers)
     t0 = time.time()
     tasks = ({"split_dir": str(split_dir), "chunk": c, "items": chunks[c], "size": image_size,
               "channels": source.channels, "encoding": source.encoding, "quality": quality} for c in todo)
@@ -297,7 +288,7 @@ def _prepare_split(name: str, source: SplitSource, out: Path, index_of: dict[str
         for r in results:
             processed += r["inputs"]
             bar.update(r["inputs"])
-            log("chunk", split=name, **r)
+            log.write("chunk", split=name, **r)
             if progress and bar.disable and time.time() - last_line > 10:
                 last_line = time.time()
                 print(f"prepare {name}: {done_inputs + processed}/{len(labelled)} files", file=sys.stderr)
@@ -316,7 +307,7 @@ def _prepare_split(name: str, source: SplitSource, out: Path, index_of: dict[str
                    "workers": workers, "pixel_format": _pixel_format(source)})
     if source.notes:
         result["notes"] = list(source.notes)
-    log("finish", split=name, images=result["images"], skipped=result["skipped"], seconds=result["seconds"])
+    log.write("finish", split=name, images=result["images"], skipped=result["skipped"], seconds=result["seconds"])
     return result
 
 

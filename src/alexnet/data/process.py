@@ -192,7 +192,7 @@ def _fast_jpeg(data: bytes, size: int, header_checked: bool = False) -> Image.Im
     return Image.fromarray(arr)
 
 
-def _square(img: Image.Image, size: int) -> Image.Image:
+def central_square(img: Image.Image, size: int) -> Image.Image:
     """The central square of an RGB image, resized to ``size``×``size`` in one step."""
     w, h = img.size
     s = min(w, h)
@@ -207,7 +207,7 @@ def to_square_rgb(data: bytes, size: int) -> tuple[Image.Image, str]:
         raise Skip("empty file", "0 bytes")
     fast = _fast_jpeg(data, size)               # plain YCbCr JPEGs: no PIL open at all
     if fast is not None:
-        return _square(fast, size), "JPEG/RGB"
+        return central_square(fast, size), "JPEG/RGB"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # big but decodable
@@ -238,7 +238,7 @@ def to_square_rgb(data: bytes, size: int) -> tuple[Image.Image, str]:
             pass
     if img.mode != "RGB":
         img = img.convert("RGB")
-    return _square(img, size), note
+    return central_square(img, size), note
 
 
 def encode_jpeg(img: Image.Image, quality: int = JPEG_QUALITY) -> bytes:

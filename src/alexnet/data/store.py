@@ -20,20 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..constants import IMAGENET_MEAN, SPEC_IMAGENET_PCA
 from .format import FORMAT, SPLITS, read_json, shard_bin
-
-#: The well-known ImageNet RGB PCA (fb.resnet.torch; SPEC §2), pixels in [0, 1]: λ and the
-#: eigenvectors as columns. A documented fallback only — prepare computes the real values.
-SPEC_IMAGENET_PCA = {
-    "eigval": np.array([0.2175, 0.0188, 0.0045], dtype=np.float64),
-    "eigvec": np.array([[-0.5675, 0.7192, 0.4009],
-                        [-0.5808, -0.0045, -0.8140],
-                        [-0.5836, -0.6948, 0.4203]], dtype=np.float64),
-    "pixel_scale": 1.0,
-}
-#: torchvision's per-channel ImageNet mean, in [0, 1]: the fallback for a missing mean image.
-IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
-
 
 @dataclass
 class DatasetStats:
@@ -42,7 +30,7 @@ class DatasetStats:
     - ``mean_image``: float32 (H, W, C), the per-pixel mean of the stored (256×256) train images,
       pixels in [0, ``pixel_scale``] = [0, 255].
     - ``eigval``: (C,) eigenvalues λ_i of the C×C covariance of pixel values **in [0, 1]**
-      (same scale as :data:`SPEC_IMAGENET_PCA`), largest first. The paper's PCA lighting adds
+      (same scale as :data:`alexnet.constants.SPEC_IMAGENET_PCA`), largest first. The paper's PCA lighting adds
       ``Σ_i α_i λ_i p_i`` in that scale, i.e. ``pixel_scale · Σ_i α_i λ_i p_i`` to [0, 255]
       pixels. (Eigenvalues of the covariance of [0, 255] pixels are ``pixel_scale² · eigval``:
       :attr:`eigval_255`.)
@@ -67,8 +55,9 @@ class DatasetStats:
         train split); say so wherever it is used.
         """
         mean = np.empty((image_size, image_size, 3), np.float32)
-        mean[:] = np.asarray(IMAGENET_MEAN_RGB, np.float32) * 255.0
-        return cls(mean, SPEC_IMAGENET_PCA["eigval"].copy(), SPEC_IMAGENET_PCA["eigvec"].copy(), 255.0)
+        mean[:] = np.asarray(IMAGENET_MEAN, np.float32) * 255.0
+        return cls(mean, np.array(SPEC_IMAGENET_PCA["eigval"], np.float64),
+                   np.array(SPEC_IMAGENET_PCA["eigvec"], np.float64), 255.0)
 
 
 def load_stats(root: str | os.PathLike) -> DatasetStats | None:

@@ -11,15 +11,34 @@ only the maps of their own tower; conv3 and the fully connected layers see both.
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Literal, get_args
 
 import torch
 from torch import nn
 
-from .layers import LRN_ALPHA_CONVENTIONS, CeilPad2d, LocalResponseNorm, ceil_rule_padding
+from .layers import LRN_ALPHA_CONVENTIONS, AlphaConvention, CeilPad2d, LocalResponseNorm, ceil_rule_padding
 
-POOLINGS = ("overlapping", "non-overlapping")
-ACTIVATIONS = ("relu", "tanh")
-INITS = ("paper", "caffe")
+Pooling = Literal["overlapping", "non-overlapping"]
+Activation = Literal["relu", "tanh"]
+Init = Literal["cuda-convnet", "paper", "caffe"]
+POOLINGS, ACTIVATIONS, INITS = get_args(Pooling), get_args(Activation), get_args(Init)
+
+# Standard deviation of the N(0, σ) weights and the constant bias of each layer, per init.
+# "paper": section 5 as printed. "cuda-convnet": Krizhevsky's released two-GPU configuration
+# (cuda-convnet2, layers/layers-imagenet-2gpu-model.cfg: initW 0.03 for conv3-conv5, the paper's
+# biases). "caffe": bvlc_alexnet's train_val.prototxt.
+_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
+_BIAS_ONE = ("conv2", "conv4", "conv5", "fc6", "fc7")
+INIT_STD = {
+    "paper": dict.fromkeys(_LAYERS, 0.01),
+    "cuda-convnet": {**dict.fromkeys(_LAYERS, 0.01), "conv3": 0.03, "conv4": 0.03, "conv5": 0.03},
+    "caffe": {**dict.fromkeys(_LAYERS, 0.01), "fc6": 0.005, "fc7": 0.005},
+}
+INIT_BIAS = {
+    "paper": {name: 1.0 if name in _BIAS_ONE else 0.0 for name in _LAYERS},
+    "cuda-convnet": {name: 1.0 if name in _BIAS_ONE else 0.0 for name in _LAYERS},
+    "caffe": {name: 0.1 if name in _BIAS_ONE else 0.0 for name in _LAYERS},
+}
 
 # Kernels per conv layer for the two-tower net (both towers together) and for the paper's
 # single-GPU comparison net, which halves conv1-conv4 but keeps conv5 and the FC layers
@@ -52,20 +71,31 @@ class AlexNet2012(nn.Module):
         in_channels: 3 for RGB; 1 for grey data such as Fashion-MNIST.
         towers: 2 (the paper's net) or 1 (its half-width single-GPU comparison net).
         lrn: apply local response normalisation after the ReLUs of conv1 and conv2.
-        lrn_alpha: "literal" (α=1e-4 in the printed formula) or "cuda-convnet" (α/n).
+        lrn_alpha: "cuda-convnet" (α/n = 2e-5 multiplies the window sum: the code behind the
+            paper's numbers, Caffe and PyTorch) or "literal" (α = 1e-4, the formula as printed).
+        lrn_per_tower: each tower normalises over its own maps (48 in norm1, 128 in norm2), as each
+            GPU did; False lets the window cross the tower boundary. One tower: one group anyway.
         pooling: "overlapping" (3×3, stride 2; the paper) or "non-overlapping" (2×2, stride 2).
         activation: "relu" (the paper) or "tanh" (its saturating comparison).
         dropout: probability p after the ReLUs of fc6 and fc7 (0.5 in the paper; 0 disables).
-        init: "paper" (all weights N(0, 0.01); biases 1 in conv2, conv4, conv5, fc6, fc7) or
-            "caffe" (bvlc_alexnet: biases 0.1 there, fc6/fc7 weights N(0, 0.005)).
+        init: "cuda-convnet" (Krizhevsky's released values: N(0, 0.03) in conv3-conv5, N(0, 0.01)
+            elsewhere, biases as the paper), "paper" (as printed: all weights N(0, 0.01); biases 1
+            in conv2, conv4, conv5, fc6, fc7, 0 elsewhere) or "caffe" (bvlc_alexnet: biases 0.1
+            there, fc6/fc7 weights N(0, 0.005)). docs/SPEC.md says why the default is not "paper".
         input_size: side of the square crops the net is built for; sets fc6's width.
             224 and 227 both give 6×6×256 pool5 maps (9216 inputs to fc6).
     """
 
-    def __init__(self, num_classes: int = 1000, in_channels: int = 3, *, towers: int = 2,
-                 lrn: bool = True, lrn_alpha: str = "literal", pooling: str = "overlapping",
-                 activation: str = "relu", dropout: float = 0.5, init: str = "paper",
-                 input_size: int = 224):
+    #: The module whose output is each named layer (conv maps and fc vectors after their ReLU,
+    #: pool5 as fc6 sees it): what :mod:`alexnet.use.layers` reads.
+    LAYER_OUTPUTS = {"conv1": "features.relu1", "conv2": "features.relu2", "conv3": "features.relu3",
+                     "conv4": "features.relu4", "conv5": "features.relu5", "pool5": "features.pool5",
+                     "fc6": "pre_logits.relu6", "fc7": "pre_logits.relu7"}
+
+    def __init__(self, num_classes: int = 1000, in_channels: int = 3, *, towers: Literal[1, 2] = 2,
+                 lrn: bool = True, lrn_alpha: AlphaConvention = "cuda-convnet", lrn_per_tower: bool = True,
+                 pooling: Pooling = "overlapping", activation: Activation = "relu", dropout: float = 0.5,
+                 init: Init = "cuda-convnet", input_size: int = 224):
         super().__init__()
         if towers not in CONV_WIDTHS:
             raise ValueError(f"towers must be 2 (the paper's net) or 1 (half-width single tower), got {towers}")
@@ -95,7 +125,8 @@ class AlexNet2012(nn.Module):
         def norm() -> nn.Module:
             if not lrn:
                 return nn.Identity()
-            return LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0, alpha_convention=lrn_alpha)
+            return LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0, alpha_convention=lrn_alpha,
+                                     groups=towers if lrn_per_tower else 1)
 
         self.features = nn.Sequential(OrderedDict([
             ("pad1", CeilPad2d(11, 4)),                                # 224 → 227 (right/bottom 3)
@@ -121,22 +152,13 @@ class AlexNet2012(nn.Module):
 
     # -- initialisation ----------------------------------------------------------------------
     def reset_parameters(self) -> None:
-        """The paper's (or Caffe's) initialisation, per layer."""
-        layers = {name: m for name, m in self.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
-        if self.init == "paper":
-            # Section 5: N(0, 0.01) weights; bias 1 in conv2, conv4, conv5 and the hidden FC
-            # layers ("accelerates the early stages of learning"), 0 in the rest.
-            std = dict.fromkeys(layers, 0.01)
-            bias = {name: 1.0 if name.split(".")[-1] in ("conv2", "conv4", "conv5", "fc6", "fc7") else 0.0
-                    for name in layers}
-        else:
-            # Caffe's bvlc_alexnet train_val.prototxt.
-            std = {name: 0.005 if name.split(".")[-1] in ("fc6", "fc7") else 0.01 for name in layers}
-            bias = {name: 0.1 if name.split(".")[-1] in ("conv2", "conv4", "conv5", "fc6", "fc7") else 0.0
-                    for name in layers}
-        for name, m in layers.items():
-            nn.init.normal_(m.weight, 0.0, std[name])
-            nn.init.constant_(m.bias, bias[name])
+        """The chosen initialisation (:data:`INIT_STD`, :data:`INIT_BIAS`), layer by layer."""
+        std, bias = INIT_STD[self.init], INIT_BIAS[self.init]
+        for name, m in self.named_modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                layer = name.split(".")[-1]
+                nn.init.normal_(m.weight, 0.0, std[layer])
+                nn.init.constant_(m.bias, bias[layer])
 
     # -- timm-style hooks ----------------------------------------------------------------------
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -163,5 +185,5 @@ class AlexNet2012(nn.Module):
         """Replace fc8 with a freshly initialised layer of ``num_classes`` outputs (for fine-tuning)."""
         self.num_classes = num_classes
         self.fc8 = nn.Linear(4096, num_classes).to(self.fc8.weight.device)
-        nn.init.normal_(self.fc8.weight, 0.0, 0.01)
-        nn.init.zeros_(self.fc8.bias)
+        nn.init.normal_(self.fc8.weight, 0.0, INIT_STD[self.init]["fc8"])
+        nn.init.constant_(self.fc8.bias, INIT_BIAS[self.init]["fc8"])

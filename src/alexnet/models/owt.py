@@ -21,6 +21,10 @@ class AlexNetOWT(nn.Module):
     Initialised with PyTorch's defaults, as torchvision does.
     """
 
+    #: See :attr:`alexnet.models.AlexNet2012.LAYER_OUTPUTS` (indices are torchvision's).
+    LAYER_OUTPUTS = {"conv1": "features.1", "conv2": "features.4", "conv3": "features.7", "conv4": "features.9",
+                     "conv5": "features.11", "pool5": "avgpool", "fc6": "classifier.2", "fc7": "classifier.5"}
+
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.5):
         super().__init__()
         self.num_classes, self.in_channels = num_classes, in_channels

@@ -3,54 +3,76 @@
     from alexnet import models
     net = models.alexnet2012(num_classes=10, in_channels=1)
     net = models.create("alexnet_owt")
-    net = models.alexnet2012(weights="runs/demo/model.safetensors")   # weights carry their config
+    net = models.load("runs/demo/model.safetensors")        # whichever arch the file holds
+    net = models.load("torchvision:IMAGENET1K_V1")           # torch.hub's cached torchvision weights
+
+A net built from weights carries ``weights_meta`` (:class:`alexnet.weights.WeightsMeta`: class
+names, preprocessing, ...), ``arch`` and ``model_kwargs``.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Callable
 
+import torch
 from torch import nn
 
 from .alexnet2012 import AlexNet2012
+from .d2l import AlexNetD2L
 from .owt import AlexNetOWT
 
-_MODELS: dict[str, type[nn.Module]] = {"alexnet2012": AlexNet2012, "alexnet_owt": AlexNetOWT}
+_MODELS: dict[str, type[nn.Module]] = {"alexnet2012": AlexNet2012, "alexnet_owt": AlexNetOWT,
+                                       "alexnet_d2l": AlexNetD2L}
 
 
 def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
-def _build(arch: str, weights: str | os.PathLike | None, kwargs: dict) -> nn.Module:
+def model_class(arch: str) -> type[nn.Module]:
     if arch not in _MODELS:
         raise ValueError(f"unknown model {arch!r}; known: {', '.join(list_models())}")
-    meta = None
-    state = None
-    if weights is not None:
-        path = Path(weights)
-        if not path.exists():
-            raise FileNotFoundError(
-                f"weights {str(weights)!r}: no such file. Pass the path of a model.safetensors written by "
-                f"`alexnet train`/`alexnet demo` (no released weights are bundled with this package), or "
-                f"for alexnet_owt a local copy of torchvision's alexnet-owt-7be5be79.pth")
-        from ..weights import load_torchvision_state_dict, load_weights
-        if path.suffix == ".safetensors":
-            state, meta = load_weights(path)
-            if meta.arch != arch:
-                raise ValueError(f"{path} holds {meta.arch!r} weights, not {arch!r}")
-            kwargs = {**meta.model_kwargs, **kwargs}
-        elif arch == "alexnet_owt":
-            state = load_torchvision_state_dict(path)
-        else:
-            raise ValueError(f"{path}: alexnet2012 weights must be a .safetensors file written by this project")
-    model = _MODELS[arch](**kwargs)
+    return _MODELS[arch]
+
+
+def load_state(model: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+    """``model.load_state_dict(state, strict=True)`` with an error that says what the file holds."""
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    if missing or unexpected:
+        if len(missing) == len(own):
+            raise ValueError(f"{where} holds a state dict of another network: none of {type(model).__name__}'s "
+                             f"keys ({', '.join(list(own)[:3])}, …) are in it; it has {', '.join(list(state)[:3])}, …")
+        raise ValueError(f"{where} does not fit {type(model).__name__}: missing keys {missing[:5]}, "
+                         f"unexpected keys {unexpected[:5]}")
+    wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})" for k, v in own.items()
+             if state[k].shape != v.shape]
+    if wrong:
+        raise ValueError(f"{where} does not fit {type(model).__name__}: {'; '.join(wrong[:3])}")
+    model.load_state_dict(state, strict=True)
+
+
+def _read(weights):
+    from ..weights import read_weights
+    return None if weights is None else read_weights(weights)
+
+
+def _build(arch: str, read, kwargs: dict) -> nn.Module:
+    """A net of ``arch``; with ``read`` = (path, state, meta) from :func:`alexnet.weights.read_weights`,
+    built with the file's model arguments (``kwargs`` override them) and loaded strictly."""
+    cls = model_class(arch)
+    meta = state = None
+    if read is not None:
+        path, state, meta = read
+        if meta.arch != arch:
+            raise ValueError(f"{path} holds {meta.arch!r} weights, not {arch!r}; use alexnet.models.load({str(path)!r})")
+        kwargs = {**meta.model_kwargs, **kwargs}
+    model = cls(**kwargs)
     model.arch = arch
     model.model_kwargs = {k: v for k, v in kwargs.items() if k != "num_classes"}
     if state is not None:
-        model.load_state_dict(state, strict=True)
+        load_state(model, state, str(path))
     model.weights_meta = meta
     return model
 
@@ -58,30 +80,36 @@ def _build(arch: str, weights: str | os.PathLike | None, kwargs: dict) -> nn.Mod
 def alexnet2012(*, weights: str | os.PathLike | None = None, progress: bool = True, **kwargs) -> AlexNet2012:
     """The paper's two-tower AlexNet (see :class:`AlexNet2012` for the keyword arguments).
 
-    ``weights``: path of a ``model.safetensors`` written by this project; its stored model
-    arguments are used unless overridden here. ``progress`` is accepted for torchvision
+    ``weights``: a ``model.safetensors`` written by this project (or its run directory); its stored
+    model arguments are used unless overridden here. ``progress`` is accepted for torchvision
     compatibility (nothing is downloaded).
     """
-    return _build("alexnet2012", weights, kwargs)
+    return _build("alexnet2012", _read(weights), kwargs)
 
 
 def alexnet_owt(*, weights: str | os.PathLike | None = None, progress: bool = True, **kwargs) -> AlexNetOWT:
-    """torchvision's one-tower AlexNet. ``weights``: our ``.safetensors`` or torchvision's ``.pth``."""
-    return _build("alexnet_owt", weights, kwargs)
+    """torchvision's one-tower AlexNet. ``weights``: our ``.safetensors``, torchvision's ``.pth``, or
+    ``"torchvision:IMAGENET1K_V1"`` (torch.hub's cached copy)."""
+    return _build("alexnet_owt", _read(weights), kwargs)
 
 
-_BUILDERS: dict[str, Callable[..., nn.Module]] = {"alexnet2012": alexnet2012, "alexnet_owt": alexnet_owt}
+def alexnet_d2l(*, weights: str | os.PathLike | None = None, progress: bool = True, **kwargs) -> AlexNetD2L:
+    """Seed 003's simplified AlexNet (d2l), see :class:`AlexNetD2L`."""
+    return _build("alexnet_d2l", _read(weights), kwargs)
+
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {"alexnet2012": alexnet2012, "alexnet_owt": alexnet_owt,
+                                                  "alexnet_d2l": alexnet_d2l}
 
 
 def create(name: str, **kwargs) -> nn.Module:
     """Create a registered model by name: ``create("alexnet2012", num_classes=10, in_channels=1)``."""
-    if name not in _BUILDERS:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(list_models())}")
+    model_class(name)
     return _BUILDERS[name](**kwargs)
 
 
 def load(weights: str | os.PathLike, **kwargs) -> nn.Module:
-    """Build whichever architecture a ``model.safetensors`` file holds and load it."""
-    from ..weights import load_weights
-    _, meta = load_weights(weights)
-    return create(meta.arch, weights=weights, **kwargs)
+    """Build whichever architecture a weights file holds and load it (any weights a command
+    accepts: see :mod:`alexnet.weights`)."""
+    read = _read(weights)
+    return _build(read[2].arch, read, kwargs)

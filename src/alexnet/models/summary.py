@@ -16,13 +16,14 @@ j, r and start, unchanged.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
 from .layers import CeilPad2d, LocalResponseNorm
-from .registry import create
+from .registry import create, model_class
 
 # The paper's own numbers, quoted so the summary can set them beside the true counts.
 PAPER_NEURONS_CONV1 = 253_440
@@ -70,7 +71,7 @@ def _op_text(m: nn.Module) -> str:
 def summarize(arch: str = "alexnet2012", *, input_size: int = 224, num_classes: int = 1000,
               in_channels: int = 3, **model_kwargs) -> dict:
     """Summary of ``arch`` at a square ``input_size``: per-layer rows, totals and notes (a dict)."""
-    if arch == "alexnet2012":
+    if "input_size" in inspect.signature(model_class(arch)).parameters:
         model_kwargs.setdefault("input_size", input_size)
     with torch.device("meta"):
         model = create(arch, num_classes=num_classes, in_channels=in_channels, **model_kwargs)

@@ -21,9 +21,10 @@ from typing import Any
 import torch
 
 from ..atomic import atomic_path
+from ..weights import CHECKPOINT_NAME
 
 FORMAT = "alexnet-checkpoint/1"
-CHECKPOINT_NAME = "checkpoint.pt"
+__all__ = ["CHECKPOINT_NAME", "FORMAT", "load_checkpoint", "save_checkpoint"]
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:

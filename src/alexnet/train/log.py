@@ -2,9 +2,10 @@
 
     logger = RunLogger(run_dir, enabled=ctx.is_main, total_steps=n)
     logger.event("step", step=10, epoch=0, loss=2.3, lr=0.01, images_per_s=412.0)
+    logger.warning("the loss is at chance level ...")      # logged and printed, once
     logger.close()
 
-``log.jsonl`` holds one JSON object per line, each with ``event`` and ``time`` (Unix seconds):
+``log.jsonl`` (written by :class:`alexnet.jsonl.JsonlWriter`: ``time`` and ``event`` on every line):
 
 - ``start`` / ``resume``: ``step``, ``epoch``, ``device``, ``world_size``;
 - ``step`` (every ``log_interval`` steps): ``step``, ``epoch``, ``loss`` (mean over the
@@ -12,32 +13,26 @@
 - ``epoch``: ``epoch``, ``train_loss``, ``train_top1_error``, ``train_top5_error`` (on the
   augmented training batches, dropout on), ``val_top1_error``, ``val_top5_error``,
   ``val_loss``, ``lr``, ``seconds``;
-- ``lr_drop``, ``warning``, ``nan``, ``interrupt``, ``end``.
+- ``lr_drop``, ``warning`` (``message``), ``nan``, ``interrupt``, ``end``.
 
-The progress bar (tqdm) shows only on a terminal; elsewhere each ``step`` event is also
-printed as one line. TensorBoard events go to ``RUN_DIR/tensorboard`` when the
+Only rank 0 of a distributed run has an enabled logger: it alone writes the log and prints
+progress and warnings. The progress bar (tqdm) shows on a terminal; elsewhere each ``step`` event
+is printed as one line. TensorBoard events go to ``RUN_DIR/tensorboard`` when the
 ``tensorboard`` package is installed.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+from ..jsonl import JsonlWriter
+
 LOG_NAME = "log.jsonl"  # the JSONL log in a run directory
-
-
-def _clean(value: Any) -> Any:
-    # JSON has no NaN/inf; write them as strings so the log stays parseable.
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
 
 
 class RunLogger:
@@ -46,13 +41,10 @@ class RunLogger:
         self.enabled = enabled
         self.stream = stream or sys.stderr
         self.run_dir = Path(run_dir)
-        self._file = None
-        self._bar = None
-        self._tb = None
+        self._log = JsonlWriter(self.run_dir / LOG_NAME, enabled=enabled)
+        self._bar = self._tb = None
         if not enabled:
             return
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.run_dir / LOG_NAME, "a", buffering=1)
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self._bar = tqdm(total=total_steps, initial=initial_step, disable=not self._tty, unit="step",
                          file=self.stream, dynamic_ncols=True)
@@ -67,8 +59,7 @@ class RunLogger:
     def event(self, event: str, **fields: Any) -> None:
         if not self.enabled:
             return
-        record = {"event": event, "time": round(time.time(), 3), **{k: _clean(v) for k, v in fields.items()}}
-        self._file.write(json.dumps(record) + "\n")
+        self._log.write(event, **fields)
         step = fields.get("step")
         if self._tb is not None and step is not None:
             for key, value in fields.items():
@@ -88,6 +79,11 @@ class RunLogger:
                          f"train top-1 error {fields['train_top1_error']:.4f}{val_text}  "
                          f"({fields['seconds']:.0f} s)")
 
+    def warning(self, text: str, **fields: Any) -> None:
+        """A warning: one ``warning`` event in the log and one ``warning: …`` line, nothing else."""
+        self.event("warning", message=text, **fields)
+        self.message(f"warning: {text}")
+
     def advance(self, n: int = 1) -> None:
         if self.enabled and self._bar is not None:
             self._bar.update(n)
@@ -105,7 +101,6 @@ class RunLogger:
             self._bar.close()
         if self._tb is not None:
             self._tb.close()
-        if self._file is not None:
-            self._file.close()
-        self._file = self._bar = self._tb = None
+        self._log.close()
+        self._bar = self._tb = None
         self.enabled = False

@@ -19,8 +19,10 @@ so a resumed run draws exactly what the uninterrupted run would have drawn.
 Stops and warnings. The loss is summed on the device and checked every ``log_interval``
 steps and at the end of each epoch: a NaN/inf raises :class:`TrainingDiverged` and nothing
 is saved over the last good checkpoint. A training loss still at chance level (≈ ln(num_classes))
-over the last logging interval of the first epoch gives a warning (SPEC §1: Caffe reported a flat loss with the paper's
-bias-1 init).
+over the last logging interval of the first epoch gives one warning that fits the net and
+recipe (:func:`chance_level_message`); for alexnet2012 with the printed init (``model.init=paper``),
+which measurably does not leave that plateau (docs/REPRODUCTION.md), the run stops there with
+:class:`TrainingStalled`, saying what to set.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ import math
 import signal
 import threading
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -38,17 +39,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import Config
+from ..evaluate.metrics import topk_hits
+from ..evaluate.run import evaluate_model
+from ..models import create
 from ..weights import WEIGHTS_NAME, save_weights
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from .distributed import DistContext, all_reduce_sum, broadcast_floats
 from .log import RunLogger
-from .optim import build_optimizer
-from .schedule import make_schedule, set_lr
-
+from .optim import build_optimizer, set_lr
+from .schedule import make_schedule, warmup_factor
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the message says where and what to do."""
+
+
+class TrainingStalled(RuntimeError):
+    """The loss stayed at chance level through the first epoch with a setting known not to recover."""
 
 
 @dataclass
@@ -81,11 +89,7 @@ def train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     loss.backward()
     optimizer.step()
     with torch.no_grad():
-        k = min(5, logits.shape[1])
-        top = logits.topk(k, dim=1).indices
-        hit = top == labels.view(-1, 1)
-        correct1 = hit[:, 0].sum()
-        correct5 = hit.any(dim=1).sum()
+        correct1, correct5 = topk_hits(logits, labels)
     return StepResult(loss.detach(), correct1, correct5, labels.shape[0])
 
 
@@ -94,19 +98,32 @@ def step_seed(seed: int, rank: int, step: int) -> int:
     return (int(seed) * 1_000_003 + rank * 10_007 + step * 7_919 + 1) % (2 ** 62)
 
 
-def chance_level_warning(train_loss: float, num_classes: int) -> str | None:
-    """A message if ``train_loss`` after the first epoch is still the loss of a uniform guess."""
+def at_chance_level(train_loss: float, num_classes: int) -> bool:
+    """True when ``train_loss`` is the loss of a uniform guess, ln(num_classes), within 3%."""
     chance = math.log(num_classes)
-    if num_classes > 1 and abs(train_loss - chance) <= 0.03 * chance:
-        return (f"the training loss after the first epoch is {train_loss:.4f}, at chance level "
-                f"(ln {num_classes} = {chance:.4f}): the net is not learning. Caffe reported this flat "
-                f"loss with the paper's bias-1 init; try --set model.init=caffe, a lower or higher --lr, "
-                f"or check the labels of the data")
-    return None
+    return num_classes > 1 and abs(train_loss - chance) <= 0.03 * chance
 
 
-def resolve_amp(cfg: dict[str, Any], device: torch.device) -> torch.dtype | None:
-    if cfg["amp"] == "bf16" or (cfg["amp"] == "auto" and device.type == "cuda"):
+def chance_level_message(cfg: Config, train_loss: float, num_classes: int) -> tuple[str, bool]:
+    """What to tell the user when the loss after the first epoch is at chance level, and whether
+    to stop: alexnet2012 with the printed init is known to stay there (docs/REPRODUCTION.md)."""
+    head = (f"the training loss after the first epoch is {train_loss:.4f}, at chance level "
+            f"(ln {num_classes} = {math.log(num_classes):.4f}): the net is not learning")
+    init = cfg.model.get("init", "cuda-convnet")
+    if cfg.arch == "alexnet2012" and init == "paper":
+        return (f"{head}. With the paper's printed init (N(0, 0.01) everywhere, biases 1) the bias path drowns "
+                f"the image signal from conv4 on and the loss stays flat (measured: docs/REPRODUCTION.md). "
+                f"Set --set model.init=cuda-convnet (Krizhevsky's released values: N(0, 0.03) in conv3-conv5, "
+                f"the recipe's default) or --set model.init=caffe", True)
+    if cfg.arch == "alexnet2012" and cfg.optimizer == "adam" and cfg.lr >= 1e-3:
+        return (f"{head}. Adam at lr {cfg.lr:g} is known to knock alexnet2012 onto this plateau: try --lr 1e-4 "
+                f"or the paper's SGD (--set optimizer=sgd --lr 0.01)", False)
+    return (f"{head}. Try a lower --lr (now {cfg.lr:g}), --set warmup_steps=N, or check the labels of the data",
+            False)
+
+
+def resolve_amp(cfg: Config, device: torch.device) -> torch.dtype | None:
+    if cfg.amp == "bf16" or (cfg.amp == "auto" and device.type == "cuda"):
         return torch.bfloat16
     return None
 
@@ -115,17 +132,17 @@ class Trainer:
     """A training run in ``run_dir``: config.json, log.jsonl, checkpoint.pt, model.safetensors.
 
     Args:
-        cfg: a resolved config (:func:`alexnet.train.recipes.resolve_config`).
+        cfg: a resolved config (:func:`alexnet.config.resolve_config`).
         run_dir: the run directory (created).
         data: :class:`alexnet.train.data.TrainData` (loaders, transforms, preprocessing).
-        model: the net; built from ``cfg["arch"]``/``cfg["model"]`` when None.
+        model: the net; built from ``cfg.arch``/``cfg.model`` when None.
         ctx: the distributed context (one process when None).
         resume: continue from ``run_dir/checkpoint.pt``.
         on_step: called as ``on_step(trainer, step)`` after every step (tests use it to
             interrupt or to inject a fault); ``trainer.request_stop(reason)`` stops like SIGINT.
     """
 
-    def __init__(self, cfg: dict[str, Any], run_dir: str | Path, data, *, model: nn.Module | None = None,
+    def __init__(self, cfg: Config, run_dir: str | Path, data, *, model: nn.Module | None = None,
                  ctx: DistContext | None = None, resume: bool = False,
                  on_step: Callable[["Trainer", int], None] | None = None):
         self.cfg, self.run_dir, self.data = cfg, Path(run_dir), data
@@ -135,18 +152,17 @@ class Trainer:
         self.stop_reason: str | None = None
         self.last_interval_loss: float | None = None
         if model is None:
-            from ..models import create
-            torch.manual_seed(cfg["seed"])  # the initial weights are part of the run's reproducible state
-            model = create(cfg["arch"], **cfg["model"])
+            torch.manual_seed(cfg.seed)  # the initial weights are part of the run's reproducible state
+            model = create(cfg.arch, **cfg.model)
         if getattr(model, "num_classes", data.num_classes) != data.num_classes:
             raise ValueError(f"the model has {model.num_classes} outputs but the data has {data.num_classes} "
                              f"classes; set model.num_classes={data.num_classes}")
-        if cfg["freeze"] == "features":
+        if cfg.freeze == "features":
             for p in model.features.parameters():
                 p.requires_grad_(False)
         self.model = model.to(self.device)
-        self.channels_last = cfg["channels_last"] is True or (cfg["channels_last"] == "auto"
-                                                              and self.device.type == "cuda")
+        self.channels_last = cfg.channels_last is True or (cfg.channels_last == "auto"
+                                                           and self.device.type == "cuda")
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         if self.device.type == "cuda":
@@ -166,7 +182,7 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
             self.train_model = DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        if cfg["compile"]:
+        if cfg.compile:
             self.train_model = torch.compile(self.train_model)
         # On the CPU: alexnet.data.augment draws there and moves the numbers to the images, so a
         # seed gives the same augmentation on any device.
@@ -177,7 +193,7 @@ class Trainer:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "schedule": self.schedule.state_dict(), "epoch": self.epoch, "batch": self.batch,
                 "step": self.step, "epoch_sums": list(self.epoch_sums), "history": self.history,
-                "config": self.cfg}
+                "config": self.cfg.to_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
@@ -198,17 +214,17 @@ class Trainer:
     # -- the run -------------------------------------------------------------------------------
     def batches_per_epoch(self) -> int:
         n = len(self.data.train_loader)
-        cap = self.cfg["max_steps_per_epoch"]
+        cap = self.cfg.max_steps_per_epoch
         return min(n, cap) if cap else n
 
     def fit(self) -> dict[str, Any]:
-        """Train to ``cfg["epochs"]``; returns a summary (``status``: "done" or "interrupted")."""
+        """Train to ``cfg.epochs``; returns a summary (``status``: "done" or "interrupted")."""
         cfg = self.cfg
         per_epoch = self.batches_per_epoch()
         if per_epoch < 1:
             raise ValueError(f"the training set gives no full batch of {self.data.per_rank_batch} images "
                              f"per rank; lower --batch-size")
-        logger = RunLogger(self.run_dir, enabled=self.ctx.is_main, total_steps=cfg["epochs"] * per_epoch,
+        logger = RunLogger(self.run_dir, enabled=self.ctx.is_main, total_steps=cfg.epochs * per_epoch,
                            initial_step=self.epoch * per_epoch + self.batch)
         self.logger = logger
         logger.event("resume" if self.resumed else "start", step=self.step, epoch=self.epoch,
@@ -217,7 +233,7 @@ class Trainer:
                      data=self.data.description, amp=str(self.amp_dtype), channels_last=self.channels_last)
         previous = self._install_signal_handlers()
         try:
-            while self.epoch < cfg["epochs"]:
+            while self.epoch < cfg.epochs:
                 if not self._train_epoch(per_epoch):
                     self.save_checkpoint()
                     logger.event("interrupt", step=self.step, epoch=self.epoch, batch=self.batch,
@@ -241,6 +257,7 @@ class Trainer:
         """Train the rest of the current epoch; False if a stop was requested."""
         cfg, ctx, logger = self.cfg, self.ctx, self.logger
         set_lr(self.optimizer, self.schedule.lr)
+        warming = self.step < cfg.warmup_steps
         loader = self.data.train_loader
         loader.set_epoch(self.epoch, start_batch=self.batch)
         self.model.train()
@@ -250,7 +267,10 @@ class Trainer:
         for images, labels in (loader if self.batch < per_epoch else ()):
             images = images.to(self.device, non_blocking=True)
             labels = labels.to(self.device, non_blocking=True)
-            seed = step_seed(cfg["seed"], ctx.rank, self.step)
+            if warming:
+                set_lr(self.optimizer, self.schedule.lr * warmup_factor(self.step, cfg.warmup_steps))
+                warming = self.step < cfg.warmup_steps
+            seed = step_seed(cfg.seed, ctx.rank, self.step)
             self.generator.manual_seed(seed)
             torch.manual_seed(seed)  # dropout draws from the default generators
             result = train_step(self.train_model, images, labels, self.optimizer, self.data.train_transform,
@@ -269,7 +289,7 @@ class Trainer:
                 self.on_step(self, self.step)
             # Single process: a requested stop is seen at once. DDP: all ranks decide together
             # at interval boundaries (one small all-reduce), so none waits forever on the others.
-            check_now = self.step % cfg["log_interval"] == 0 or self.batch >= per_epoch
+            check_now = self.step % cfg.log_interval == 0 or self.batch >= per_epoch
             if (self.stop_reason and not ctx.distributed) or check_now:
                 flags = torch.stack([interval_loss, torch.tensor(float(interval_steps), dtype=torch.float64,
                                                                  device=self.device),
@@ -282,7 +302,8 @@ class Trainer:
                 if check_now:
                     self.last_interval_loss = mean_loss
                     elapsed = time.perf_counter() - t_interval
-                    logger.event("step", step=self.step, epoch=self.epoch, loss=mean_loss, lr=self.schedule.lr,
+                    lr = self.optimizer.param_groups[0]["lr"]
+                    logger.event("step", step=self.step, epoch=self.epoch, loss=mean_loss, lr=lr,
                                  images_per_s=interval_images * ctx.world_size / max(elapsed, 1e-9))
                     interval_loss.zero_()
                     interval_steps, interval_images, t_interval = 0, 0, time.perf_counter()
@@ -317,11 +338,10 @@ class Trainer:
             self._diverged(record["train_loss"])
         val = None
         # Every rank takes part (the broadcast), though only rank 0 has a validation loader.
-        if self.data.val_store is not None and ((self.epoch + 1) % cfg["eval_every"] == 0
-                                                 or self.epoch + 1 == cfg["epochs"]):
+        if self.data.val_store is not None and ((self.epoch + 1) % cfg.eval_every == 0
+                                                 or self.epoch + 1 == cfg.epochs):
             values = [math.nan] * 4
             if ctx.is_main:
-                from ..evaluate import evaluate_model
                 m = evaluate_model(self.model, self.data.val_loader, self.data.view_fn, device=self.device,
                                    amp_dtype=self.amp_dtype, progress=False)
                 values = [m["top1_error"], m["top5_error"], m["loss"], m["num_images"]]
@@ -331,13 +351,13 @@ class Trainer:
                           val_images=int(values[3]))
         self.history.append(record)
         self.logger.event("epoch", **record)
-        if self.epoch == 0 and self.last_interval_loss is not None:
-            # The loss at the end of the epoch, not its mean: the first steps' transient is no sign.
-            text = chance_level_warning(self.last_interval_loss, self.data.num_classes)
-            if text:
-                self.logger.event("warning", step=self.step, epoch=self.epoch, message=text)
-                self.logger.message(f"warning: {text}")
-                warnings.warn(text, RuntimeWarning, stacklevel=2)
+        stalled = None
+        # The loss at the end of the epoch, not its mean: the first steps' transient is no sign.
+        if self.epoch == 0 and self.last_interval_loss is not None \
+                and at_chance_level(self.last_interval_loss, self.data.num_classes):
+            text, stop = chance_level_message(cfg, self.last_interval_loss, self.data.num_classes)
+            self.logger.warning(text, step=self.step, epoch=self.epoch)
+            stalled = text if stop and self.epoch + 1 < cfg.epochs else None
         if self.schedule.epoch_end(self.epoch, val):
             self.logger.event("lr_drop", step=self.step, epoch=self.epoch, lr=self.schedule.lr)
             self.logger.message(f"learning rate now {self.schedule.lr:g}")
@@ -345,11 +365,14 @@ class Trainer:
         self.batch = 0
         self.epoch_sums = [0.0, 0.0, 0.0, 0.0]
         self.save_checkpoint()
+        if stalled:
+            self.logger.event("stalled", step=self.step, epoch=self.epoch - 1, message=stalled)
+            raise TrainingStalled(f"stopped after epoch 1: {stalled}")
 
     def save_weights(self, metrics: dict[str, Any]) -> Path:
         return save_weights(self.run_dir / WEIGHTS_NAME, self.model, class_names=self.data.class_names,
-                            preprocessing=self.data.preprocessing, config=self.cfg, metrics=metrics,
-                            extra_tensors=self.data.extra_tensors)
+                            preprocessing=self.data.preprocessing.to_dict(), config=self.cfg.to_dict(),
+                            metrics=metrics, extra_tensors=self.data.extra_tensors)
 
     # -- signals -------------------------------------------------------------------------------
     def _install_signal_handlers(self):

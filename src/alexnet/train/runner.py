@@ -1,7 +1,7 @@
 """A whole run from a config: set up processes, data, model; write config.json; train.
 
     from alexnet.train.runner import run_training
-    summary = run_training(cfg, "runs/exp1")                     # a new run
+    summary = run_training(cfg, "runs/exp1")                     # a new run (cfg: alexnet.config.Config)
     summary = run_training(None, "runs/exp1", resume=True)       # continue it (config.json is read)
 
 Under ``torchrun`` every process calls this; rank 0 writes the run directory.
@@ -16,16 +16,18 @@ from typing import Any, Callable
 from torch import nn
 
 from ..atomic import atomic_write_text
+from ..config import Config, model_parameters
 from .checkpoint import CHECKPOINT_NAME
-from .data import build_data
+from .data import TrainData, build_data
 from .distributed import setup_distributed, teardown_distributed
 from .loop import Trainer
-from .recipes import validate
+from .schedule import check_schedule
 
 CONFIG_NAME = "config.json"
 
 
-def read_run_config(run_dir: str | Path) -> dict[str, Any]:
+def read_run_config(run_dir: str | Path) -> Config:
+    """The config of an earlier run (``RUN_DIR/config.json``), checked like a new one."""
     path = Path(run_dir) / CONFIG_NAME
     if not path.is_file():
         raise FileNotFoundError(f"--resume {run_dir}: no {CONFIG_NAME} there; pass the directory of an "
@@ -33,18 +35,22 @@ def read_run_config(run_dir: str | Path) -> dict[str, Any]:
     if not (Path(run_dir) / CHECKPOINT_NAME).is_file():
         raise FileNotFoundError(f"--resume {run_dir}: no {CHECKPOINT_NAME} yet (the run stopped before its "
                                 f"first checkpoint); start it again without --resume")
-    return json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as e:
+        raise ValueError(f"{path} is not valid JSON ({e})") from e
+    return Config.from_dict(data, where=str(path))
 
 
-def complete_model_args(cfg: dict[str, Any], data) -> None:
+def complete_model_args(cfg: Config, data: TrainData) -> Config:
     """Fill the model arguments the data decides (classes, channels, input size) unless set."""
-    cfg["model"].setdefault("num_classes", data.num_classes)
-    cfg["model"].setdefault("in_channels", data.channels)
-    if cfg["arch"] == "alexnet2012":
-        cfg["model"].setdefault("input_size", cfg["input_size"])
+    fill = {"num_classes": data.num_classes, "in_channels": data.channels}
+    if "input_size" in model_parameters(cfg.arch):
+        fill["input_size"] = cfg.input_size
+    return cfg.updated({"model": {**fill, **cfg.model}})
 
 
-def run_training(cfg: dict[str, Any] | None, run_dir: str | Path, *, resume: bool = False,
+def run_training(cfg: Config | None, run_dir: str | Path, *, resume: bool = False,
                  overrides: dict[str, Any] | None = None, model: nn.Module | None = None,
                  on_step: Callable | None = None) -> dict[str, Any]:
     """Train ``cfg`` in ``run_dir`` (or resume it, applying ``overrides`` such as a larger
@@ -52,24 +58,20 @@ def run_training(cfg: dict[str, Any] | None, run_dir: str | Path, *, resume: boo
     Returns :meth:`Trainer.fit`'s summary."""
     run_dir = Path(run_dir)
     if resume:
-        cfg = read_run_config(run_dir)
-        for key, value in (overrides or {}).items():
-            if key not in cfg:
-                raise ValueError(f"unknown config key {key!r}")
-            cfg[key] = value
-        validate(cfg)
+        cfg = read_run_config(run_dir).updated(overrides)
     elif cfg is None:
         raise ValueError("run_training needs a config unless resume=True")
     elif (run_dir / CHECKPOINT_NAME).exists():
         raise ValueError(f"{run_dir} already holds a run (checkpoint.pt); continue it with --resume {run_dir} "
                          f"or choose another --out")
-    ctx = setup_distributed(cfg["device"])
+    ctx = setup_distributed(cfg.device)
     try:
         data = build_data(cfg, ctx)
+        check_schedule(cfg, data.val_store is not None, data.description.split(":")[0])
         if model is None:
-            complete_model_args(cfg, data)
+            cfg = complete_model_args(cfg, data)
         if ctx.is_main:
-            atomic_write_text(run_dir / CONFIG_NAME, json.dumps(cfg, indent=2, default=str) + "\n")
+            atomic_write_text(run_dir / CONFIG_NAME, json.dumps(cfg.to_dict(), indent=2) + "\n")
         trainer = Trainer(cfg, run_dir, data, model=model, ctx=ctx, resume=resume, on_step=on_step)
         return trainer.fit()
     finally:

@@ -1,18 +1,24 @@
-"""Learning-rate schedules, stepped once per epoch.
+"""Learning-rate schedules, stepped once per epoch, and an optional linear warm-up per step.
 
-    sched = make_schedule(cfg)            # from a resolved config (see recipes.py)
-    for epoch in range(cfg["epochs"]):
+    sched = make_schedule(cfg)
+    for epoch in range(cfg.epochs):
         set_lr(optimizer, sched.lr)
-        ...train one epoch, validate...
+        ...train one epoch, validate (or not: val_error None)...
         sched.epoch_end(epoch, val_top1_error)
 
 Kinds:
 
 - ``plateau`` (the paper): divide by ``1/factor`` when the validation error has not improved
-  (by at least ``min_delta``) for ``patience`` epochs in a row; at most ``max_drops`` times.
-  After a drop the count of bad epochs restarts.
+  (by at least ``min_delta``) for ``patience`` epochs; at most ``max_drops`` times. Patience is
+  counted in epochs even when validation runs only every few epochs (``eval_every``): a drop
+  comes at the first validation at least ``patience`` epochs after the last improvement (or the
+  last drop). Without validation data there is nothing to plateau on: :func:`check_schedule`
+  refuses the run before it starts.
 - ``step`` (torchvision): multiply by ``factor`` every ``step_epochs`` epochs.
 - ``constant``.
+
+``warmup_steps`` (a recipe key, 0 by default): the rate grows linearly from lr/warmup_steps to lr
+over the first steps of the run (:func:`warmup_factor`).
 
 The state is a dict of numbers (``state_dict``/``load_state_dict``) so it goes into a
 ``weights_only`` checkpoint.
@@ -23,7 +29,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
+from ..config import Config
 
 
 class Schedule:
@@ -38,12 +44,13 @@ class Schedule:
         self.step_epochs = int(step_epochs)
         self.lr = float(lr)
         self.best = math.inf
-        self.bad_epochs = 0
+        self.last_improvement = -1   # epoch of the last improvement or drop (-1: the start)
         self.drops = 0
         self.drop_epochs: list[int] = []
 
     def epoch_end(self, epoch: int, val_error: float | None = None) -> bool:
-        """Record the end of ``epoch`` (0-based) and its validation error; True if the lr changed."""
+        """Record the end of ``epoch`` (0-based) and its validation error (None: not validated);
+        True if the lr changed."""
         if self.kind == "step":
             new = self.base_lr * self.factor ** ((epoch + 1) // self.step_epochs)
             changed = not math.isclose(new, self.lr)
@@ -54,34 +61,45 @@ class Schedule:
         if self.kind == "constant" or val_error is None:
             return False
         if val_error < self.best - self.min_delta:
-            self.best, self.bad_epochs = val_error, 0
+            self.best, self.last_improvement = val_error, epoch
             return False
         self.best = min(self.best, val_error)
-        self.bad_epochs += 1
-        if self.bad_epochs >= self.patience and self.drops < self.max_drops:
+        if epoch - self.last_improvement >= self.patience and self.drops < self.max_drops:
             self.lr *= self.factor
             self.drops += 1
-            self.bad_epochs = 0
+            self.last_improvement = epoch
             self.drop_epochs.append(epoch)
             return True
         return False
 
     def state_dict(self) -> dict[str, Any]:
-        return {"lr": self.lr, "best": self.best, "bad_epochs": self.bad_epochs, "drops": self.drops,
+        return {"lr": self.lr, "best": self.best, "last_improvement": self.last_improvement, "drops": self.drops,
                 "drop_epochs": list(self.drop_epochs)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.lr, self.best = float(state["lr"]), float(state["best"])
-        self.bad_epochs, self.drops = int(state["bad_epochs"]), int(state["drops"])
+        self.last_improvement, self.drops = int(state["last_improvement"]), int(state["drops"])
         self.drop_epochs = [int(e) for e in state["drop_epochs"]]
 
 
-def make_schedule(cfg: dict[str, Any]) -> Schedule:
-    return Schedule(cfg["schedule"], cfg["lr"], factor=cfg["lr_factor"], patience=cfg["plateau_patience"],
-                    min_delta=cfg["plateau_min_delta"], max_drops=cfg["max_lr_drops"],
-                    step_epochs=cfg["step_epochs"])
+def make_schedule(cfg: Config) -> Schedule:
+    return Schedule(cfg.schedule, cfg.lr, factor=cfg.lr_factor, patience=cfg.plateau_patience,
+                    min_delta=cfg.plateau_min_delta, max_drops=cfg.max_lr_drops, step_epochs=cfg.step_epochs)
 
 
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = lr
+def check_schedule(cfg: Config, has_validation: bool, where: str) -> None:
+    """Refuse a plateau schedule that could never drop: no validation split to watch."""
+    if cfg.schedule == "plateau" and not has_validation:
+        raise ValueError(
+            f"the {cfg.recipe} recipe lowers the learning rate when the validation error stops improving, but "
+            f"{where} has no validation split, so it would train {cfg.epochs} epochs at lr {cfg.lr:g}. Give it one "
+            f"(`alexnet prepare SRC OUT --split val`, or val/ beside train/ in an ImageFolder), or choose another "
+            f"schedule: --set schedule=step (÷10 every step_epochs={cfg.step_epochs}) or --set schedule=constant")
+
+
+def warmup_factor(step: int, warmup_steps: int) -> float:
+    """The fraction of the scheduled rate at global step ``step`` (0-based): (step+1)/warmup_steps
+    during the warm-up, then 1."""
+    if warmup_steps <= 0 or step >= warmup_steps:
+        return 1.0
+    return (step + 1) / warmup_steps

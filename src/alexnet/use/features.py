@@ -3,14 +3,13 @@
     index, failures = extract_features(predictor, find_images(["photos/"]), layer="fc7")
     index.save("photos.fc7.safetensors")
 
-Shows a tqdm bar on a terminal and, when ``log`` is given, appends JSONL progress records
-(``{"done", "total", "failed", "images_per_s", "elapsed_s"}``) every ``log_every_s`` seconds and at
-the end. Unreadable images are skipped and returned as (path, reason); they never stop the run.
+Shows a tqdm bar on a terminal and, when ``log`` is given, appends JSONL ``progress`` records
+(``done``, ``total``, ``failed``, ``images_per_s``, ``elapsed_s``; :class:`alexnet.jsonl.JsonlWriter`)
+every ``log_every_s`` seconds and at the end. Unreadable images are skipped and returned as (path, reason); they never stop the run.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -20,9 +19,11 @@ from typing import Sequence
 import torch
 from tqdm import tqdm
 
+from ..jsonl import JsonlWriter
+from ..weights import file_sha256
 from .images import ImageReadError, open_image
 from .predict import Predictor
-from .retrieve import FeatureIndex, file_sha256
+from .retrieve import FeatureIndex
 
 
 def extract_features(predictor: Predictor, paths: Sequence[str | os.PathLike], layer: str = "fc7", *,
@@ -37,16 +38,12 @@ def extract_features(predictor: Predictor, paths: Sequence[str | os.PathLike], l
     kept: list[str] = []
     failures: list[tuple[str, str]] = []
     started = last_log = time.monotonic()
-    log_file = open(log, "a") if log is not None else None
+    log_file = JsonlWriter(log)
 
     def write_log(done: int) -> None:
-        if log_file is None:
-            return
         elapsed = time.monotonic() - started
-        log_file.write(json.dumps({"done": done, "total": len(paths), "failed": len(failures),
-                                   "images_per_s": round(done / elapsed, 2) if elapsed > 0 else None,
-                                   "elapsed_s": round(elapsed, 2)}) + "\n")
-        log_file.flush()
+        log_file.write("progress", done=done, total=len(paths), failed=len(failures),
+                       images_per_s=round(done / elapsed, 2) if elapsed > 0 else None, elapsed_s=round(elapsed, 2))
 
     try:
         with tqdm(total=len(paths), unit="img", desc=f"{layer} features", disable=not show) as bar:
@@ -67,8 +64,7 @@ def extract_features(predictor: Predictor, paths: Sequence[str | os.PathLike], l
                     last_log = time.monotonic()
         write_log(len(paths))
     finally:
-        if log_file is not None:
-            log_file.close()
+        log_file.close()
     features = torch.cat(rows) if rows else torch.empty(0, 0)
     weights = predictor.weights_path or ""
     index = FeatureIndex(features, kept, layer=layer, weights=weights,

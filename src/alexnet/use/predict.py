@@ -1,14 +1,17 @@
-"""Classify images with a trained net: the weights file carries classes, input size and preprocessing.
+"""Classify images with a trained net: the weights carry classes, input size and preprocessing.
 
     from alexnet.use import Predictor
     predictor = Predictor("runs/demo/model.safetensors")          # device: CUDA if available
+    predictor = Predictor("torchvision:IMAGENET1K_V1")            # torchvision's ImageNet weights
     predictor.predict(Image.open("cat.jpg"), topk=5)              # [[("tabby", 0.61), ...]]
     predictor.predict(["a.jpg", "b.png"], views=10)               # the paper's 10-view test
     fc7 = predictor.features(images, layer="fc7")                 # (N, 4096) float32 on the CPU
 
-Images go through the weights' own preprocessing (:func:`alexnet.data.augment.preprocess_pil`):
-shorter side to ``resize``, centre ``crop`` (or the 4 corners + centre and their flips for
-``views=10``, whose softmax outputs are averaged as in the paper's section 6), mean subtraction.
+A picture becomes a stored-like image (:func:`alexnet.data.views.pil_to_stored`: what ``alexnet
+prepare`` would have stored, or torchvision's resize for its weights), then goes through the
+weights' own view function (:func:`alexnet.data.views.make_view_fn`), the same one ``alexnet
+evaluate`` and training use: centre crop, or the 4 corners + centre and their flips for
+``views=10``, whose softmax outputs are averaged as in the paper's section 6.
 """
 
 from __future__ import annotations
@@ -23,13 +26,15 @@ from PIL import Image, ImageOps
 from torch import nn
 
 from .. import models
+from ..data.views import VIEWS, make_view_fn, pil_to_stored
 from ..device import resolve_device
-from ..weights import TORCHVISION_PREPROCESSING
+from ..evaluate.from_weights import preprocessing_of
+from ..evaluate.run import batch_log_probs
+from ..weights import resolve_weights_path
 from .images import ImageReadError, open_image, to_mode
 from .layers import FEATURE_LAYERS, conv_maps, layer_output
 
 ImageLike = Union[Image.Image, str, os.PathLike]
-VIEWS = (1, 10)
 
 
 @dataclass
@@ -50,10 +55,9 @@ class Predictor:
     """A trained net in eval mode plus what it needs to read images.
 
     Args:
-        weights: path of a ``model.safetensors`` written by this project (class names,
-            preprocessing and mean image come from it), a local copy of torchvision's
-            ``alexnet-owt-*.pth`` (torchvision's preprocessing, classes named "0".."999"), or a
-            model built by :mod:`alexnet.models` (its ``weights_meta`` is used).
+        weights: anything :func:`alexnet.models.load` takes (a ``model.safetensors`` or its run
+            directory, torchvision's ``alexnet-owt-*.pth``, ``"torchvision:IMAGENET1K_V1"``), or a
+            model built from such a file by :mod:`alexnet.models` (its ``weights_meta`` is used).
         device: "cpu", "cuda", "cuda:1"...; default CUDA when available.
         batch_size: images per forward pass when given many.
     """
@@ -68,26 +72,19 @@ class Predictor:
         if isinstance(weights, nn.Module):
             model = weights
         else:
-            path = Path(weights)
-            self.weights_path = str(path)
-            model = models.load(path) if path.suffix == ".safetensors" else models.alexnet_owt(weights=path)
+            self.weights_path = str(resolve_weights_path(weights))
+            model = models.load(weights)
         meta = getattr(model, "weights_meta", None)
-        if meta is not None:
-            self.class_names = list(meta.class_names)
-            self.preprocessing = dict(meta.preprocessing)
-            self.mean_image = meta.mean_image
-        elif getattr(model, "arch", None) == "alexnet_owt":
-            self.class_names = [str(i) for i in range(model.num_classes)]
-            self.preprocessing = dict(TORCHVISION_PREPROCESSING)
-            self.mean_image = None
-        else:
+        if meta is None:
             raise ValueError("the model carries no weights metadata (class names, preprocessing); build it "
-                             "with alexnet.models.alexnet2012(weights=PATH) or pass the weights path")
-        if not self.preprocessing or "crop" not in self.preprocessing:
-            raise ValueError(f"weights {self.weights_path or ''} have no preprocessing metadata (resize, "
-                             f"crop, mean...); re-save them with alexnet.weights.save_weights(preprocessing=...)")
-        self.channels = int(self.preprocessing.get("channels", getattr(model, "in_channels", 3)))
-        self.input_size = int(self.preprocessing["crop"])
+                             "with alexnet.models.load(PATH) or pass the weights path")
+        self.class_names = list(meta.class_names)
+        self.pre = preprocessing_of(model)
+        self.preprocessing = self.pre.to_dict()
+        self.mean_image = meta.mean_image if self.pre.mean_image else None
+        self.channels = self.pre.channels
+        self.input_size = self.pre.crop
+        self._views = {v: make_view_fn(self.pre, self.mean_image, views=v) for v in VIEWS}
         self.model = model.to(self.device).eval()
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -97,12 +94,16 @@ class Predictor:
             return to_mode(ImageOps.exif_transpose(image), self.channels)
         return open_image(image, self.channels)
 
-    def preprocess(self, images: Sequence[Image.Image], views: int = 1) -> torch.Tensor:
-        """PIL images → the float batch the net takes: (B, C, S, S), or (10, B, C, S, S) for 10 views."""
+    def stored(self, images: Sequence[ImageLike]) -> torch.Tensor:
+        """Pictures → stored-like uint8 (B, C, S, S) (:func:`alexnet.data.views.pil_to_stored`)."""
+        return pil_to_stored([self.open(im) for im in images], self.pre)
+
+    def preprocess(self, images: Sequence[ImageLike], views: int = 1) -> torch.Tensor:
+        """Pictures → the float batch the net takes: (B, C, S, S), or (10, B, C, S, S) for 10 views."""
         if views not in VIEWS:
             raise ValueError(f"views must be 1 (centre crop) or 10 (corners + centre and flips), got {views}")
-        from ..data.augment import preprocess_pil
-        return preprocess_pil([self.open(im) for im in images], self.preprocessing, self.mean_image, views=views)
+        x = self._views[views](self.stored(images))
+        return x[0] if views == 1 else x
 
     def _forward(self, x: torch.Tensor, fn) -> torch.Tensor:
         with torch.inference_mode():
@@ -111,16 +112,15 @@ class Predictor:
     # -- classification ----------------------------------------------------------------------------
     def probabilities(self, images: ImageLike | Sequence[ImageLike], views: int = 1) -> torch.Tensor:
         """Softmax outputs (N, num_classes) on the CPU; 10 views are averaged as in the paper."""
+        if views not in VIEWS:
+            raise ValueError(f"views must be 1 (centre crop) or 10 (corners + centre and flips), got {views}")
         images = _as_list(images)
         out = []
         for start in range(0, len(images), self.batch_size):
-            x = self.preprocess(images[start:start + self.batch_size], views)
-            if views == 1:
-                out.append(self._forward(x, lambda t: self.model(t).softmax(-1)))
-            else:
-                n_views, batch = x.shape[:2]
-                out.append(self._forward(
-                    x.flatten(0, 1), lambda t: self.model(t).softmax(-1).view(n_views, batch, -1).mean(0)))
+            stored = self.stored(images[start:start + self.batch_size]).to(self.device)
+            with torch.inference_mode():
+                log_p = batch_log_probs([self.model], [self._views[views]], stored, self.device)
+            out.append(log_p.exp().cpu())
         return torch.cat(out) if out else torch.empty(0, len(self.class_names))
 
     def predict(self, images: ImageLike | Sequence[ImageLike], topk: int = 5,
@@ -180,6 +180,6 @@ class Predictor:
 
 
 def _as_list(images) -> list:
-    if isinstance(images, (Image.Image, str, os.PathLike)):
+    if isinstance(images, (Image.Image, str, os.PathLike, Path)):
         return [images]
     return list(images)

@@ -17,7 +17,6 @@ Index file: a safetensors file with one tensor ``features`` (N, D) float32 and s
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -36,14 +35,6 @@ FAISS_MIN_ROWS = 50_000
 BACKENDS = ("auto", "exact", "faiss")
 # Index rows per distance block in the torch search: (Q × 65,536) floats per step.
 _CHUNK = 65_536
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def faiss_available() -> bool:

@@ -4,8 +4,8 @@
     filters_figure(model, "filters.png")
     predictions_figure(predictor, ["a.jpg", "b.jpg"], "predictions.png")
     activations_figure(predictor, "a.jpg", "conv1.png", layer="conv1")
-    curves_figure("runs/demo", "curves.png")
     retrieval_figure(query_paths, neighbour_paths, distances, "retrieval.png")
+    curves_figure("runs/demo", "curves.png")          # alexnet.train.curves, re-exported here
 
 All figures are drawn with matplotlib's Agg renderer (no display needed) at :data:`DPI` dots per
 inch and written atomically; their pixel sizes are fixed by the content (see each function).
@@ -13,7 +13,6 @@ inch and written atomically; their pixel sizes are fixed by the content (see eac
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -26,9 +25,11 @@ from torch import nn
 
 from ..atomic import atomic_path
 from ..models import AlexNet2012
-from ..train.log import LOG_NAME
+from ..train.curves import curves_figure
 from .images import ImageReadError, open_image
 from .predict import Predictor
+
+__all__ = ["activations_figure", "curves_figure", "filters_figure", "predictions_figure", "retrieval_figure"]
 
 DPI = 100
 
@@ -62,10 +63,10 @@ def _minmax(x: torch.Tensor) -> torch.Tensor:
 
 # -- Figure 3: conv1 kernels ---------------------------------------------------------------------
 def conv1_weight(model: nn.Module) -> torch.Tensor:
-    """conv1 kernels (96, C, 11, 11) of alexnet2012, (64, C, 11, 11) of alexnet_owt."""
-    if isinstance(model, AlexNet2012):
-        return model.features.conv1.weight.detach().float().cpu()
-    return model.features[0].weight.detach().float().cpu()
+    """conv1 kernels, the net's first convolution: (96, C, 11, 11) of alexnet2012 and alexnet_d2l,
+    (64, C, 11, 11) of alexnet_owt."""
+    conv1 = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    return conv1.weight.detach().float().cpu()
 
 
 def filters_figure(model: nn.Module, out: str | os.PathLike, cols: int = 16) -> Path:
@@ -174,106 +175,4 @@ def retrieval_figure(queries: Sequence[str], neighbours: Sequence[Sequence[str]]
             ax.set_title(label, fontsize=7, color="#d62728" if c == 0 else "black")
             ax.set_xlabel(_short(Path(path).name, 20), fontsize=6)
     fig.subplots_adjust(left=0.01, right=0.99, top=0.92, bottom=0.06, wspace=0.08, hspace=0.35)
-    return _save(fig, out)
-
-
-# -- training curves ---------------------------------------------------------------------------------
-def read_log(path: str | os.PathLike) -> tuple[list[dict], list[dict]]:
-    """RUN_DIR/log.jsonl → (epoch records, interval records).
-
-    ``alexnet train`` tags each record with ``event``: "epoch" records are per epoch (``epoch`` is
-    the 0-based index of the finished epoch; it is returned 1-based, as the training log prints
-    it), "step" records per logging interval; other events (start, lr_drop, end...) are ignored.
-    Untagged records are sorted by their keys: ``step`` + ``loss`` → interval, else ``epoch`` →
-    epoch. Lines that are not JSON objects (say a line cut short by a kill) are skipped.
-    """
-    path = Path(path)
-    if path.is_dir():
-        path = path / LOG_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"training log not found: {path} (the run directory of `alexnet train` "
-                                f"holds log.jsonl)")
-    epochs, intervals = [], []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(record, dict):
-            continue
-        event = record.get("event")
-        if event == "epoch" and isinstance(record.get("epoch"), (int, float)):
-            epochs.append({**record, "epoch": record["epoch"] + 1})
-        elif event == "step" or (event is None and "step" in record and "loss" in record):
-            intervals.append(record)
-        elif event is None and "epoch" in record:
-            epochs.append(record)
-    return epochs, intervals
-
-
-def _numeric_series(records: list[dict], x_key: str, match) -> dict[str, tuple[list, list]]:
-    series: dict[str, tuple[list, list]] = {}
-    for r in records:
-        x = r.get(x_key)
-        if not isinstance(x, (int, float)):
-            continue
-        for key, value in r.items():
-            if key != x_key and match(key) and isinstance(value, (int, float)) and not isinstance(value, bool):
-                xs, ys = series.setdefault(key, ([], []))
-                xs.append(x)
-                ys.append(value)
-    return series
-
-
-def _is_error(key: str) -> bool:
-    k = key.lower()
-    return any(s in k for s in ("top1", "top5", "top-1", "top-5", "error", "err", "acc"))
-
-
-def curves_figure(run_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
-    """Loss, error (top-1/top-5, train/val) and learning rate of a run from its log.jsonl. 1500×450 px.
-
-    Interval records are plotted against ``step``; epoch records against ``epoch``. Keys are
-    matched by name (``*loss*``, ``*top1*``/``*top5*``/``*err*``/``*acc*``, ``lr``), so missing
-    keys only leave their curve out. Raises ValueError when the log has no epoch records.
-    """
-    epochs, intervals = read_log(run_dir)
-    if not epochs:
-        raise ValueError(f"{run_dir}: the log has no epoch records (lines with an \"epoch\" key); "
-                         f"curves need at least one finished epoch")
-    fig = Figure(figsize=(15, 4.5))
-    axes = [fig.add_subplot(1, 3, i + 1) for i in range(3)]
-    panels = [
-        ("loss", lambda k: "loss" in k.lower()),
-        ("error", _is_error),
-        ("learning rate", lambda k: k.lower() in ("lr", "learning_rate")),
-    ]
-    for ax, (title, match) in zip(axes, panels):
-        drawn = False
-        if title != "error" and intervals:
-            for key, (xs, ys) in _numeric_series(intervals, "step", match).items():
-                ax.plot(xs, ys, lw=0.8, alpha=0.7, label=f"{key} (per interval)")
-                ax.set_xlabel("step")
-                drawn = True
-        if not drawn:
-            for key, (xs, ys) in _numeric_series(epochs, "epoch", match).items():
-                ax.plot(xs, ys, marker="o", ms=3, label=key)
-                ax.set_xlabel("epoch")
-                drawn = True
-        elif title == "loss":
-            # Per-epoch losses on their own x axis would mislead; show them on a twin axis.
-            series = _numeric_series(epochs, "epoch", match)
-            if series:
-                twin = ax.twiny()
-                for key, (xs, ys) in series.items():
-                    twin.plot(xs, ys, marker="o", ms=3, ls="--", label=f"{key} (per epoch)")
-                twin.set_xlabel("epoch")
-                twin.legend(fontsize=7, loc="upper center")
-        if title == "learning rate" and drawn:
-            ax.set_yscale("log")
-        ax.set_title(title if drawn else f"{title}: not in the log", fontsize=10)
-        if drawn:
-            ax.legend(fontsize=7)
-            ax.grid(alpha=0.3)
-    fig.subplots_adjust(left=0.05, right=0.98, top=0.85, bottom=0.12, wspace=0.25)
     return _save(fig, out)

@@ -39,6 +39,9 @@ def _flat_val(entries, skipped, roots: list[Path], where: str) -> SplitSource:
 
 
 def _split_from_path(path: Path, kind: str, label_roots: list[Path]) -> SplitSource:
+    if path.is_dir() and not any(path.iterdir()):
+        raise FileNotFoundError(f"{path} is empty: nothing to prepare (expected class folders of images, an "
+                                f"ILSVRC-2012 root, Fashion-MNIST idx files, or parquet shards)")
     if path.is_file():
         result = tar_source(path, kind + "-tar")
         if isinstance(result, SplitSource):

@@ -203,11 +203,7 @@ def ilsvrc2012_names(wnids: list[str]) -> dict[str, str] | None:
     if (len(wnids) != 1000 or (wnids[0], wnids[-1]) != ILSVRC2012_FIRST_LAST
             or not all(re.fullmatch(r"n\d{8}", w) for w in wnids)):
         return None
-    try:
-        from torchvision.models._meta import _IMAGENET_CATEGORIES
-    except ImportError:  # a torchvision without the table: keep the wnids
-        return None
-    if len(_IMAGENET_CATEGORIES) != 1000:
-        return None
-    return dict(zip(wnids, _IMAGENET_CATEGORIES))
+    from ...constants import imagenet_class_names
+    names = imagenet_class_names()
+    return None if names is None else dict(zip(wnids, names))
 

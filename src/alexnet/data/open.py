@@ -1,0 +1,121 @@
+"""Find or prepare the store for what a user names as data: training and evaluation call this.
+
+    opened = open_data("data/imagenet")                 # a prepared store (alexnet prepare OUT)
+    opened = open_data(None, dataset="fashion-mnist")   # found on this machine, prepared once
+    opened.train, opened.val, opened.description
+    store = open_split("fashion-mnist", "val")          # one split, for evaluation
+
+What ``data`` may be:
+
+- a prepared store (the OUT directory of ``alexnet prepare``, recognised by ``classes.json``);
+- Fashion-MNIST (``dataset="fashion-mnist"``, the word ``fashion-mnist`` as ``data``, or a folder
+  of its idx files / a torchvision root): prepared once into ``$ALEXNET_CACHE`` (default
+  ``~/.cache/alexnet``) under ``fashion-mnist-<hash of the source path>`` and reused;
+- an ImageFolder tree (``CLASS/*.jpg``, or ``train/CLASS/…`` and ``val/CLASS/…``): prepared
+  once into the same cache under ``imagefolder-<name>-<hash>`` (256×256 JPEGs with their mean
+  image and PCA). The cache is reused when complete; delete it after changing the images.
+
+In a distributed run only one process per node prepares (``prepare_here``); the others wait in
+``wait`` (a barrier the caller provides) and then open what it wrote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .store import PreparedStore
+
+FASHION_MNIST = "fashion-mnist"
+
+
+def cache_dir() -> Path:
+    """``$ALEXNET_CACHE`` or ``~/.cache/alexnet``: where sources are prepared automatically."""
+    return Path(os.environ.get("ALEXNET_CACHE") or Path.home() / ".cache" / "alexnet")
+
+
+@dataclass
+class OpenedData:
+    train: PreparedStore
+    val: PreparedStore | None
+    description: str
+    root: Path
+
+
+def _key(path: Path) -> str:
+    return hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+
+
+def looks_like_fashion_mnist(path: Path) -> bool:
+    return path.is_dir() and (any(path.glob("*idx*-ubyte*")) or (path / "FashionMNIST").is_dir())
+
+
+def _open_splits(root: Path) -> tuple[PreparedStore, PreparedStore | None]:
+    train = PreparedStore(root, "train")
+    try:
+        val = PreparedStore(root, "val")
+    except FileNotFoundError:
+        val = None
+    return train, val
+
+
+def _prepared(src: Path, root: Path, prepare_here: bool, wait: Callable[[], None] | None,
+              progress: bool) -> tuple[PreparedStore, PreparedStore | None]:
+    if prepare_here:
+        try:
+            PreparedStore(root, "train")
+        except (FileNotFoundError, ValueError):
+            from .prepare import prepare
+            prepare(src, root, split="all", progress=progress)
+    if wait is not None:
+        wait()
+    return _open_splits(root)
+
+
+def open_data(data: str | os.PathLike | None, dataset: str | None = None, *, prepare_here: bool = True,
+              wait: Callable[[], None] | None = None, progress: bool = True) -> OpenedData:
+    """The train and val stores of ``data`` (see the module docstring), preparing them if needed."""
+    if dataset not in (None, FASHION_MNIST):
+        raise ValueError(f"unknown data set {dataset!r}; the one named data set is {FASHION_MNIST!r}")
+    if str(data) == FASHION_MNIST:
+        data, dataset = None, FASHION_MNIST
+    if dataset == FASHION_MNIST or (data and looks_like_fashion_mnist(Path(data))):
+        from .sources.fashion_mnist import find_fashion_mnist
+        src = Path(find_fashion_mnist(data))
+        root = cache_dir() / f"fashion-mnist-{_key(src)}"
+        train, val = _prepared(src, root, prepare_here, wait, progress)
+        return OpenedData(train, val, f"Fashion-MNIST from {src} (prepared at {root})", root)
+    if not data:
+        raise ValueError("no data: pass --data (a prepared store, an ImageFolder, or Fashion-MNIST's idx files) "
+                         "or --dataset fashion-mnist")
+    path = Path(data)
+    if not path.exists():
+        raise FileNotFoundError(f"data {str(data)!r}: no such directory; pass the OUT directory of `alexnet prepare`, "
+                                f"an ImageFolder tree, Fashion-MNIST's idx files, or `fashion-mnist`")
+    if (path / "classes.json").is_file():
+        train, val = _open_splits(path)
+        return OpenedData(train, val, f"prepared store {path}", path)
+    if not path.is_dir():
+        raise ValueError(f"data {str(data)!r} is a file; pass a directory (a prepared store, an ImageFolder tree, "
+                         f"or Fashion-MNIST's idx files)")
+    root = cache_dir() / f"imagefolder-{path.resolve().name}-{_key(path)}"
+    train, val = _prepared(path, root, prepare_here, wait, progress)
+    return OpenedData(train, val, f"ImageFolder {path} (prepared at {root})", root)
+
+
+def open_split(data: str | os.PathLike, split: str = "val") -> PreparedStore:
+    """One split of ``data`` for evaluation. A prepared store needs only that split prepared;
+    anything else is opened (and prepared once) by :func:`open_data`, so training and
+    evaluation share one prepared copy."""
+    p = Path(data)
+    if str(data) != FASHION_MNIST and (p / "classes.json").is_file():
+        return PreparedStore(p, split)
+    opened = open_data(data)
+    store = {"train": opened.train, "val": opened.val}.get(split)
+    if store is None:
+        have = "train" + (", val" if opened.val is not None else "")
+        raise FileNotFoundError(f"{opened.description} has no {split!r} split (splits: {have})")
+    return store
