@@ -93,7 +93,7 @@ def test_empty_batch():
     assert crop_batch(x, p["offsets"], 24, p["flips"]).shape == (0, 3, 24, 24)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.cuda
 def test_cuda_matches_cpu():
     tf = PaperTrainTransform(crop=28, stats=stats())
     g = torch.Generator().manual_seed(4)

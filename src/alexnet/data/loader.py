@@ -20,8 +20,14 @@ different set each epoch) and so is each rank's last incomplete batch.
 
 **Decoding.** CPU path: ``workers`` threads read (``os.pread``) and decode (PIL, or simplejpeg
 when installed) straight into the batch array, a few batches ahead; pinned memory when the
-device is CUDA. GPU path (device CUDA and JPEG store): the threads only read bytes and
-``torchvision.io.decode_jpeg(..., device="cuda")`` decodes the batch on the GPU.
+device is CUDA. GPU path (device CUDA and JPEG store, :class:`GpuDecoder`): the threads only read
+bytes; ``torchvision.io.decode_jpeg(..., device="cuda")`` decodes batch n+1 on a side stream
+while the caller's stream trains on batch n. Each decoded batch carries an event recorded on the
+side stream after its decode; before it is handed over, the caller's stream waits for that event
+and the batch is ``record_stream``-ed to the caller's stream (so the caching allocator does not
+reuse its memory while the caller's kernels may still read it). No device-wide synchronize. The
+batches and their order are those of the CPU path (the same indices, the same libjpeg-turbo
+pixels on the CPU; nvJPEG on a GPU may differ from libjpeg-turbo by a level here and there).
 ``in_memory=True`` decodes the whole split once into one uint8 tensor on ``device`` (small sets
 such as Fashion-MNIST) and batches by indexing.
 """
@@ -47,17 +53,55 @@ def _have_simplejpeg() -> bool:
     return True
 
 
+class GpuDecoder:
+    """nvJPEG decoding on a side stream, handed to the caller's stream by an event.
+
+    ``launch(encoded)`` queues the decode of one batch on the side stream and returns it with an
+    event recorded after it (the host does not wait); ``collect(pending)`` makes the caller's
+    current stream wait for that event, ties the batch's memory to that stream
+    (``record_stream``) and returns it. torchvision's decoder orders its own internal stream
+    before the stream that was current when it was called (an event, in its C++ code), so the
+    stack on the side stream sees finished pixels.
+    """
+
+    def __init__(self, device: torch.device):
+        self.device = torch.device(device)
+        self.stream = torch.cuda.Stream(device=self.device)
+
+    def launch(self, encoded: list[bytes]):
+        import warnings
+
+        from torchvision.io import ImageReadMode, decode_jpeg
+        data = [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in encoded]
+        with torch.cuda.stream(self.stream), warnings.catch_warnings():
+            # torchvision 0.29 deprecates its decoders for TorchCodec, which the GPU machines we
+            # measure on do not have (docs/BENCHMARKS.md); the call itself is unchanged.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            images = torch.stack(decode_jpeg(data, mode=ImageReadMode.RGB, device=self.device))
+            done = torch.cuda.Event()
+            done.record(self.stream)
+        return images, done
+
+    def collect(self, pending) -> torch.Tensor:
+        images, done = pending
+        consumer = torch.cuda.current_stream(self.device)
+        consumer.wait_event(done)
+        images.record_stream(consumer)
+        return images
+
+
 class StoreLoader:
     """Iterable over one epoch's batches of ``store``; see the module docstring.
 
     ``decoder``: "auto" (simplejpeg if installed, else PIL), "pil" or "simplejpeg" (CPU path).
-    ``prefetch``: batches decoded ahead of the consumer.
+    ``prefetch``: batches decoded ahead of the consumer. ``gpu_decode=False`` keeps the CPU path
+    (decode on the CPU, pinned memory, asynchronous copy) on a CUDA device.
     """
 
     def __init__(self, store: PreparedStore, batch_size: int, *, shuffle: bool = True, seed: int = 0,
                  rank: int = 0, world_size: int = 1, drop_last: bool = False, workers: int = 2,
                  device: str | torch.device = "cpu", in_memory: bool = False, decoder: str = "auto",
-                 prefetch: int = 2):
+                 prefetch: int = 2, gpu_decode: bool = True):
         if batch_size < 1:
             raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
         if not 0 <= rank < world_size:
@@ -78,7 +122,7 @@ class StoreLoader:
         self.decoder = decoder
         #: where JPEGs are decoded: "cuda" (nvJPEG via torchvision) or "cpu"
         self.decode_device = "cuda" if (self.device.type == "cuda" and store.encoding == "jpeg"
-                                        and not in_memory) else "cpu"
+                                        and not in_memory and gpu_decode) else "cpu"
         n = len(store)
         self.num_samples = n // world_size if drop_last else math.ceil(n / world_size)
         if self.num_samples == 0:
@@ -143,15 +187,6 @@ class StoreLoader:
     def _read_batch(self, ix: np.ndarray) -> list[bytes]:
         return [self.store.read_encoded(int(i)) for i in ix]
 
-    def _gpu_decode(self, encoded: list[bytes]) -> torch.Tensor:
-        from torchvision.io import ImageReadMode, decode_jpeg
-        data = [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in encoded]
-        images = decode_jpeg(data, mode=ImageReadMode.RGB, device=self.device)
-        # torchvision's CUDA decoder is not ordered against the caller's stream (seen on H100):
-        # wait for it before anything reads the outputs.
-        torch.cuda.synchronize(self.device)
-        return torch.stack(images)
-
     def _load_memory(self) -> torch.Tensor:
         if self._memory is None:
             n = len(self.store)
@@ -181,6 +216,9 @@ class StoreLoader:
                 t = torch.from_numpy(ix)
                 yield memory[t.to(memory.device)], self._labels[t].to(self.device)
             return
+        if self.decode_device == "cuda":
+            yield from self._iter_gpu(batches)
+            return
         pool = ThreadPoolExecutor(self.workers) if self.workers > 0 else None
         pending: collections.deque = collections.deque()
         try:
@@ -188,15 +226,12 @@ class StoreLoader:
             for _ in range(self.prefetch):
                 self._submit(pool, it, pending)
             while pending:
-                ix, futures, payload = pending.popleft()
-                results = [f.result() for f in futures]
+                ix, futures, images = pending.popleft()
+                for f in futures:
+                    f.result()
                 self._submit(pool, it, pending)
                 labels = self._labels[torch.from_numpy(ix)]
-                if self.decode_device == "cuda":
-                    images = self._gpu_decode(results[0] if futures else payload)
-                else:
-                    images = payload.to(self.device, non_blocking=True)
-                yield images, labels.to(self.device, non_blocking=True)
+                yield images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
         finally:
             for _, futures, _ in pending:
                 for f in futures:
@@ -206,13 +241,28 @@ class StoreLoader:
 
     def _submit(self, pool, it, pending) -> None:
         ix = next(it, None)
-        if ix is None:
-            return
-        if self.decode_device == "cuda":
-            if pool is None:
-                pending.append((ix, [], self._read_batch(ix)))
-            else:
-                pending.append((ix, [pool.submit(self._read_batch, ix)], None))
-        else:
+        if ix is not None:
             futures, images = self._cpu_batch(pool, ix)
             pending.append((ix, futures, images))
+
+    def _iter_gpu(self, batches: list[np.ndarray]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Threads read the bytes ``prefetch`` batches ahead; the GPU decodes one batch ahead of
+        the one being handed over, on its side stream (:class:`GpuDecoder`)."""
+        decoder = GpuDecoder(self.device)
+        pool = ThreadPoolExecutor(max(1, self.workers))
+        reads = collections.deque(pool.submit(self._read_batch, ix) for ix in batches[:self.prefetch + 1])
+        later = iter(batches[self.prefetch + 1:])
+        decoded: collections.deque = collections.deque()
+        try:
+            for ix in batches:
+                while len(decoded) < 2 and reads:        # batch n and n+1 on the GPU (n+1 still decoding)
+                    decoded.append(decoder.launch(reads.popleft().result()))
+                    nxt = next(later, None)
+                    if nxt is not None:
+                        reads.append(pool.submit(self._read_batch, nxt))
+                images = decoder.collect(decoded.popleft())
+                yield images, self._labels[torch.from_numpy(ix)].to(self.device, non_blocking=True)
+        finally:
+            for f in reads:
+                f.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
