@@ -2,12 +2,16 @@
 
 import json
 
+import pytest
+
 from alexnet.cli.main import main as cli
+from alexnet.evaluate import evaluate_weights
+from alexnet.train.log import LOG_NAME
 from alexnet.weights import load_weights
 from train_fixtures import write_fashion_idx
 
 
-def test_demo_writes_report_weights_and_curves(tmp_path, monkeypatch, capsys):
+def test_demo_reports_the_test_accuracy_of_the_weights_it_saved(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
     fm = write_fashion_idx(tmp_path / "fm")
     out = tmp_path / "demo"
@@ -21,7 +25,21 @@ def test_demo_writes_report_weights_and_curves(tmp_path, monkeypatch, capsys):
         assert key in report, key
     assert report["arch"] == "alexnet2012" and report["input_size"] == 64 and report["device"] == "cpu"
     assert report["steps"] == 2 and report["train_images_seen"] == 32 and report["test_images"] == 32
-    assert len(report["per_epoch"]) == 1 and 0.0 <= report["test_accuracy"] <= 1.0
+
+    # the reported accuracy is the last epoch's test accuracy in the run's log ...
+    epochs = [e for e in map(json.loads, (out / LOG_NAME).read_text().splitlines()) if e["event"] == "epoch"]
+    assert len(epochs) == len(report["per_epoch"]) == 1
+    assert report["test_accuracy"] == report["per_epoch"][-1]["test_accuracy"] == 1 - epochs[-1]["val_top1_error"]
+    assert report["test_top5_error"] == epochs[-1]["val_top5_error"]
+    # ... and what `alexnet evaluate` measures for the saved weights on the 32 test images
+    evaluated = evaluate_weights([out / "model.safetensors"], fm, split="val", batch_size=16, workers=0,
+                                 device="cpu", progress=False)
+    assert evaluated["num_images"] == 32
+    assert 1 - evaluated["top1_error"] == pytest.approx(report["test_accuracy"], abs=1e-9)  # k/32, counted
+    # evaluate and the trainer's validation run the same float32 net on the same batches of 16, so the same
+    # kernels: equal here; only the mean over batches may round differently (~1e-8 relative)
+    assert evaluated["loss"] == pytest.approx(epochs[-1]["val_loss"], rel=1e-5)
+
     _, meta = load_weights(out / "model.safetensors")
     assert meta.model_kwargs["in_channels"] == 1 and meta.model_kwargs["num_classes"] == 10
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
