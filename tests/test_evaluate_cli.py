@@ -95,10 +95,14 @@ def test_cli_json_matches_a_direct_computation_and_writes_the_files(store_dir, t
     pred = probs.argmax(1)
     assert result["num_images"] == len(labels) == 6
     assert result["num_classes"] == 3 and result["views"] == 1 and result["paper"] == []
-    assert result["top1_error"] == pytest.approx(topk_error(probs, labels, 1))
+    # The CLI ran batches of 5, this one batch of 6: CPU convolution kernels differ with the batch size
+    # (~1e-4 on activations ~1 on an AMD EPYC), moving the logits by < 1e-3. No prediction is that
+    # close to a tie (probability gaps ≥ 0.01 here), and the loss (~1.1) may move by ~1e-4 of itself.
+    ranked = probs.sort(1, descending=True).values
+    assert (ranked[:, 0] - ranked[:, 1]).min() > 2e-3
+    assert result["top1_error"] == pytest.approx(topk_error(probs, labels, 1))   # k/6: float32 vs float64 only
     assert len(set(pred.tolist())) > 1  # the fixture's net does not predict one class for everything
-    assert result["top5_error"] == pytest.approx(0.0)  # 3 classes: the true one is always in the top 5
-    assert result["loss"] == pytest.approx(-probs[torch.arange(6), labels].log().mean().item(), rel=1e-4)
+    assert result["loss"] == pytest.approx(-probs[torch.arange(6), labels].log().mean().item(), rel=1e-3)
 
     with open(out / "confusion.csv") as f:
         rows = list(csv.reader(f))
@@ -111,7 +115,7 @@ def test_cli_json_matches_a_direct_computation_and_writes_the_files(store_dir, t
     per_class = json.loads((out / "per_class.json").read_text())
     for c in range(3):
         assert per_class[c]["class"] == CLASSES[c] and per_class[c]["images"] == 2
-        assert per_class[c]["accuracy"] == pytest.approx(direct[c, c] / 2)
+        assert per_class[c]["accuracy"] == direct[c, c] / 2
     assert json.loads((out / "metrics.json").read_text())["top1_error"] == result["top1_error"]
     events = [json.loads(line)["event"] for line in (out / "evaluate.jsonl").read_text().splitlines()]
     assert events[0] == "start" and events[-1] == "end"
@@ -130,11 +134,15 @@ def test_ten_view_ensemble_is_the_mean_over_views_and_checkpoints(store_dir, tmp
         pb = b(torch.cat(ten_by_hand(x))).softmax(1).view(10, 6, 3).mean(0)
     probs = (pa + pb) / 2
     assert result["views"] == 10 and len(result["checkpoints"]) == 2
-    assert result["top1_error"] == pytest.approx(topk_error(probs, labels, 1))
-    assert result["loss"] == pytest.approx(-probs[torch.arange(6), labels].log().mean().item(), rel=1e-4)
+    # batches of 4 there, of 60 here: batch-size-dependent CPU kernels move probabilities by < 1e-3,
+    # far less than any gap between an image's two most probable classes (≥ 0.6 here)
+    ranked = probs.sort(1, descending=True).values
+    assert (ranked[:, 0] - ranked[:, 1]).min() > 2e-3
+    assert result["top1_error"] == pytest.approx(topk_error(probs, labels, 1))   # k/6: float32 vs float64 only
+    assert result["loss"] == pytest.approx(-probs[torch.arange(6), labels].log().mean().item(), rel=1e-3)
     one = evaluate_weights([tmp_path / "a"], store_dir, views=10, workers=0, device="cpu", progress=False)
-    assert one["loss"] == pytest.approx(-pa[torch.arange(6), labels].log().mean().item(), rel=1e-4)
-    assert one["loss"] != pytest.approx(result["loss"])
+    assert one["loss"] == pytest.approx(-pa[torch.arange(6), labels].log().mean().item(), rel=1e-3)  # as above
+    assert abs(one["loss"] - result["loss"]) > 0.01    # the second net counts: 3.03 alone, 3.09 with it
     assert "ensemble of 2 CNNs" in format_result(result)
 
 
@@ -213,10 +221,17 @@ def test_fashion_mnist_idx_directory_is_prepared_into_the_cache(tmp_path, monkey
     x = torch.from_numpy(images).float()[:, None] / 255
     x = torch.nn.functional.interpolate(x, size=(72, 72), mode="bilinear", align_corners=False)
     with torch.no_grad():
-        probs = net.eval()(centre((x - 0.3) / 0.35)).softmax(1)
+        logits = net.eval()(centre((x - 0.3) / 0.35))
     assert result["num_images"] == 20 and result["num_classes"] == 10
-    assert result["top1_error"] == pytest.approx(topk_error(probs, torch.from_numpy(labels), 1))
-    assert result["top5_error"] == pytest.approx(topk_error(probs, torch.from_numpy(labels), 5))
+    y = torch.from_numpy(labels)
+    # no near-ties, so the counts below hold on any CPU: logits of up to ~120 may move by ~1e-2 between
+    # float32 kernels, and the 1st/2nd and 5th/6th of each image lie ≥ 0.7 apart
+    ranked = logits.sort(1, descending=True).values
+    assert (ranked[:, 0] - ranked[:, 1]).min() > 0.1 and (ranked[:, 4] - ranked[:, 5]).min() > 0.1
+    # counted by hand: an image is a top-5 error when its label is not among its 5 most probable classes
+    top5_errors = (logits.topk(5, dim=1).indices != y[:, None]).all(1).sum().item()
+    assert result["top1_error"] == (logits.argmax(1) != y).sum().item() / 20
+    assert result["top5_error"] == top5_errors / 20 and 0 < top5_errors < 20
 
 
 def test_preprocessing_that_names_a_missing_mean_image_is_an_error(store_dir, tmp_path):
