@@ -84,8 +84,13 @@ class Config:
     step_epochs: int = _num(30, 1)      # "step": lr × lr_factor every step_epochs epochs
     warmup_steps: int = _num(0, 0)      # linear lr warm-up from lr/warmup_steps over the first steps
     augment: Literal["paper", "torchvision", "flip", "none"] = "none"
-    input_size: int = _num(224, 1)      # side of the images the net sees
+    input_size: int = _num(224, 1)      # side of the images the net sees (the crop)
+    resize: int = _num(0, 0)            # side stored images are resized to before the crop; 0: the stored
+    #                                     size (256: the paper's 224-in-256 crops), or input_size (the whole
+    #                                     image) for stores smaller than input_size (Fashion-MNIST's 28 px)
     whole_image: bool = False           # resize whole stored images to input_size (no crops)
+    crops_flips: bool = True            # paper augmentation's random crops and mirror images (False: the
+    #                                     centre crop, unmirrored: the augmentation experiment's "none")
     lighting_std: float = _num(0.1, 0.0)          # σ of the PCA lighting coefficients α_i
     lighting_scale: Literal["cuda-convnet2", "stddev", "eigenvalue"] = "cuda-convnet2"
     max_steps_per_epoch: int = _num(0, 0)         # 0: a full pass; N: each epoch stops after N batches

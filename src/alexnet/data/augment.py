@@ -110,11 +110,24 @@ def _generator_device(generator: torch.Generator | None) -> torch.device:
     return generator.device if generator is not None else torch.device("cpu")
 
 
+def random_offsets(batch: int, height: int, width: int, crop: int, generator: torch.Generator | None,
+                   random: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """(y, x) offsets (B,) of ``crop``×``crop`` windows in ``height``×``width`` images: uniform over
+    every position when ``random``, else the centre window at ``(size − crop) // 2``, as the test
+    view takes it (nothing is drawn from the generator then)."""
+    gdev = _generator_device(generator)
+    if not random:
+        return (torch.full((batch,), (height - crop) // 2, dtype=torch.long, device=gdev),
+                torch.full((batch,), (width - crop) // 2, dtype=torch.long, device=gdev))
+    return (torch.randint(0, height - crop + 1, (batch,), generator=generator, device=gdev),
+            torch.randint(0, width - crop + 1, (batch,), generator=generator, device=gdev))
+
+
 class PaperTrainTransform:
     """The paper's training augmentation, batched (SPEC §2).
 
-    For each image: a random ``crop``×``crop`` window of the stored 256×256 image, mirrored
-    left-right with probability ½ (``flip``); PCA lighting (``lighting``): an RGB shift drawn per
+    For each image: a random ``crop``×``crop`` window of the stored 256×256 image (the centre
+    window when ``random_crop`` is False), mirrored left-right with probability ½ (``flip``); PCA lighting (``lighting``): an RGB shift drawn per
     image with α_i ~ N(0, ``alphastd``), in the ``lighting_scale`` reading (module docstring;
     λ, p from ``stats``); minus the mean image cropped at the same offset and mirrored with it;
     for ``"cuda-convnet2"`` the result times 1 / (1 + ``alphastd``). Output float32
@@ -125,7 +138,8 @@ class PaperTrainTransform:
     """
 
     def __init__(self, crop: int = 224, stats: DatasetStats | None = None, alphastd: float = 0.1,
-                 flip: bool = True, lighting: bool = True, lighting_scale: LightingScale = "cuda-convnet2"):
+                 flip: bool = True, lighting: bool = True, lighting_scale: LightingScale = "cuda-convnet2",
+                 random_crop: bool = True):
         if stats is None:
             raise ValueError("PaperTrainTransform needs stats= (store.stats(), or "
                              "DatasetStats.fallback() when the train split's statistics are missing)")
@@ -133,6 +147,7 @@ class PaperTrainTransform:
             raise ValueError(f"lighting_scale must be one of {LIGHTING_SCALES}, got {lighting_scale!r}")
         self.crop, self.stats, self.alphastd = crop, stats, alphastd
         self.flip, self.lighting, self.lighting_scale = flip, lighting, lighting_scale
+        self.random_crop = random_crop
         # cuda-convnet2 scales the noisy training batch back by 1 / (1 + σ) (only when it adds noise).
         self.rescale = 1.0 / (1.0 + alphastd) if lighting and lighting_scale == "cuda-convnet2" else 1.0
         self._mean: dict[torch.device, torch.Tensor] = {}
@@ -152,8 +167,7 @@ class PaperTrainTransform:
         if height < self.crop or width < self.crop:
             raise ValueError(f"images {height}x{width} are smaller than the {self.crop} crop")
         gdev = _generator_device(generator)
-        oy = torch.randint(0, height - self.crop + 1, (batch,), generator=generator, device=gdev)
-        ox = torch.randint(0, width - self.crop + 1, (batch,), generator=generator, device=gdev)
+        oy, ox = random_offsets(batch, height, width, self.crop, generator, self.random_crop)
         flips = (torch.rand(batch, generator=generator, device=gdev) < 0.5) if self.flip \
             else torch.zeros(batch, dtype=torch.bool, device=gdev)
         c = len(self.stats.eigval)
@@ -238,20 +252,31 @@ class PaperTrainTransform:
 
 
 class ViewTrainTransform:
-    """Training input from the evaluation view (centre crop, or a small stored image resized
-    whole: :func:`alexnet.data.views.make_view_fn`), mirrored left-right with probability ½
-    per image when ``flip``. Random numbers are drawn on the generator's device (the CPU by
-    default) as the other transforms do."""
+    """Training input from a view of the stored images (:func:`alexnet.data.views.make_view_fn`:
+    the centre crop, or a small stored image resized whole), then, when ``crop`` is given and
+    smaller than the view, a random ``crop``×``crop`` window of it (``random_crop``; else its
+    centre), mirrored left-right with probability ½ per image when ``flip``. So a 28-pixel image
+    resized to 73 gives the paper's random 64-in-73 crops (224-in-256). Random numbers are drawn
+    on the generator's device (the CPU by default) as the other transforms do."""
 
-    def __init__(self, view_fn: Callable[[torch.Tensor], torch.Tensor], flip: bool):
-        self.view_fn, self.flip = view_fn, flip
+    def __init__(self, view_fn: Callable[[torch.Tensor], torch.Tensor], flip: bool, crop: int | None = None,
+                 random_crop: bool = True):
+        self.view_fn, self.flip, self.crop, self.random_crop = view_fn, flip, crop, random_crop
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         x = self.view_fn(images)[0]
-        if not self.flip:
-            return x
-        flips = (torch.rand(x.shape[0], generator=generator, device=_generator_device(generator)) < 0.5)
-        return torch.where(flips.to(x.device).view(-1, 1, 1, 1), x.flip(-1), x)
+        b, _, h, w = x.shape
+        gdev = _generator_device(generator)
+        crop = self.crop or h
+        if crop > min(h, w):
+            raise ValueError(f"a {crop}-pixel crop of {h}x{w} views")
+        offsets = torch.stack(random_offsets(b, h, w, crop, generator, self.random_crop and crop < h), 1)
+        flips = (torch.rand(b, generator=generator, device=gdev) < 0.5) if self.flip else None
+        if crop == h == w:
+            if flips is None:
+                return x
+            return torch.where(flips.to(x.device).view(-1, 1, 1, 1), x.flip(-1), x)
+        return crop_batch(x, offsets, crop, flips)
 
 
 def _normalize(x: torch.Tensor, mean, std) -> torch.Tensor:

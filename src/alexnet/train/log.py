@@ -9,7 +9,8 @@
 
 - ``start`` / ``resume``: ``step``, ``epoch``, ``device``, ``world_size``;
 - ``step`` (every ``log_interval`` steps): ``step``, ``epoch``, ``loss`` (mean over the
-  interval), ``lr``, ``images_per_s`` (all ranks together);
+  interval), ``train_top1_error`` (over the interval's training batches: augmented, dropout on),
+  ``lr``, ``images_per_s`` (all ranks together);
 - ``epoch``: ``epoch``, ``train_loss``, ``train_top1_error``, ``train_top5_error`` (on the
   augmented training batches, dropout on), ``val_top1_error``, ``val_top5_error``,
   ``val_loss``, ``lr``, ``seconds``;

@@ -263,6 +263,7 @@ class Trainer:
         self.model.train()
         sums = torch.tensor(self.epoch_sums, dtype=torch.float64, device=self.device)
         interval_loss = torch.zeros((), dtype=torch.float64, device=self.device)
+        interval_hits = torch.zeros((), dtype=torch.float64, device=self.device)   # top-1 hits (this rank)
         interval_steps, interval_images, t_interval, t_epoch = 0, 0, time.perf_counter(), time.perf_counter()
         for images, labels in (loader if self.batch < per_epoch else ()):
             images = images.to(self.device, non_blocking=True)
@@ -280,6 +281,7 @@ class Trainer:
                                  result.correct5.double(), torch.tensor(float(result.count), device=self.device,
                                                                         dtype=torch.float64)])
             interval_loss += result.loss.double()
+            interval_hits += result.correct1.double()
             interval_steps += 1
             interval_images += result.count
             self.step += 1
@@ -294,7 +296,9 @@ class Trainer:
                 flags = torch.stack([interval_loss, torch.tensor(float(interval_steps), dtype=torch.float64,
                                                                  device=self.device),
                                      torch.tensor(1.0 if self.stop_reason else 0.0, dtype=torch.float64,
-                                                  device=self.device)])
+                                                  device=self.device),
+                                     interval_hits, torch.tensor(float(interval_images), dtype=torch.float64,
+                                                                 device=self.device)])
                 flags = all_reduce_sum(ctx, flags).tolist()
                 mean_loss = flags[0] / max(flags[1], 1.0)
                 if not math.isfinite(mean_loss):
@@ -303,9 +307,11 @@ class Trainer:
                     self.last_interval_loss = mean_loss
                     elapsed = time.perf_counter() - t_interval
                     lr = self.optimizer.param_groups[0]["lr"]
-                    logger.event("step", step=self.step, epoch=self.epoch, loss=mean_loss, lr=lr,
-                                 images_per_s=interval_images * ctx.world_size / max(elapsed, 1e-9))
+                    logger.event("step", step=self.step, epoch=self.epoch, loss=mean_loss,
+                                 train_top1_error=1.0 - flags[3] / max(flags[4], 1.0), lr=lr,
+                                 images_per_s=flags[4] / max(elapsed, 1e-9))
                     interval_loss.zero_()
+                    interval_hits.zero_()
                     interval_steps, interval_images, t_interval = 0, 0, time.perf_counter()
                 if flags[2] > 0:
                     self.stop_reason = self.stop_reason or "another rank was stopped"

@@ -1,0 +1,50 @@
+"""``alexnet experiment NAME``: the paper's ablations, rerun on the data at hand."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .args import add_device, non_negative_int, positive_int
+
+ORDER = 35
+
+
+def run_experiment_command(args: argparse.Namespace) -> int:
+    from alexnet.experiment import run_experiment
+    result = run_experiment(args.name, preset=args.preset, seeds=args.seeds, seed=args.seed, data=args.data,
+                            dataset=args.dataset, out=args.out, device=args.device,
+                            say=lambda text: print(text, file=sys.stderr, flush=True))
+    results = result if isinstance(result, list) else [result]
+    out = Path(args.out or f"runs/experiments/{args.name}-{args.preset}")
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print((out / "results.md").read_text())
+        print(f"wrote {out / 'results.md'}" + (f", {out / 'results.json'}" if len(results) == 1 else ""))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from alexnet.experiment import NAMES, PRESETS
+    p = subparsers.add_parser(
+        "experiment", help="rerun one of the paper's ablations (ReLU/tanh, LRN, pooling, towers, dropout, "
+                           "augmentation)",
+        description="Train every variant of one of the paper's comparisons with the same recipe, data, data "
+                    "order, steps and seeds (only the switch under test differs), and write results.json, "
+                    "results.md (the paper's figure beside each result) and a figure of the training curves. "
+                    "An interrupted experiment resumes: finished runs are never rerun.")
+    p.add_argument("name", choices=[*NAMES, "all"], metavar="NAME", help=f"{', '.join(NAMES)} or all")
+    p.add_argument("--preset", choices=list(PRESETS), default="cpu",
+                   help="smoke (seconds, for tests), cpu (minutes on 2 cores; default), gpu (224 px, whole epochs)")
+    p.add_argument("--seeds", type=positive_int, default=1, help="seeds per variant (default 1)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="first seed (default 0)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--data", help="a prepared store or an ImageFolder (train/ + val/)")
+    g.add_argument("--dataset", choices=["fashion-mnist"], help="a named data set (default: fashion-mnist)")
+    p.add_argument("--out", help="output directory (default runs/experiments/NAME-PRESET)")
+    add_device(p)
+    p.add_argument("--json", action="store_true", help="print results.json instead of the table")
+    p.set_defaults(func=run_experiment_command)

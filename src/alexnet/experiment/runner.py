@@ -1,0 +1,264 @@
+"""Run an ablation: every variant × every seed, each a resumable training run, then the summary.
+
+    from alexnet.experiment import run_experiment
+    result = run_experiment("lrn", preset="cpu", seeds=3, dataset="fashion-mnist", out="runs/exp/lrn")
+    result["variants"][0]["mean"]["test_error"]
+
+Layout of ``out``::
+
+    experiment.json                 what was asked (name, preset, data, seeds, the shared config)
+    experiment.log.jsonl            one line per run started / finished
+    runs/<variant>/seed-<S>/        an `alexnet train` run directory (config.json, log.jsonl, ...)
+    runs/<variant>/seed-<S>/result.json   written when that run is finished: never run again
+    results.json, results.md, <name>.png
+
+An interrupted experiment picks up where it stopped: finished runs are read back, an unfinished
+one resumes from its checkpoint. Runs go seed by seed (every variant of seed S before seed S+1),
+so a half-finished experiment is balanced.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..atomic import atomic_write_text
+from ..config import Config, resolve_config
+from ..data.open import open_data
+from ..device import resolve_device
+from ..jsonl import JsonlWriter, read_jsonl
+from ..train.checkpoint import CHECKPOINT_NAME
+from ..train.log import LOG_NAME
+from ..train.loop import TrainingDiverged, TrainingStalled
+from ..train.runner import CONFIG_NAME, run_training
+from ..weights import WEIGHTS_NAME
+from .ablations import NAMES, Ablation, Variant, ablation
+from .presets import Preset, preset as get_preset, resize_for
+from .report import write_report
+
+RESULT_NAME = "result.json"
+SPEC_NAME = "experiment.json"
+#: The paper's Figure 1 target: 25% training error on CIFAR-10, i.e. 0.25 / 0.9 of chance-level error.
+PAPER_TARGET, PAPER_TARGET_CHANCE = 0.25, 0.9
+
+
+def target_train_error(num_classes: int) -> float:
+    """The training error that means on this data what 25% meant on CIFAR-10 (10 classes, chance
+    error 0.9): the same fraction of chance-level error, (1 − 1/K) · 0.25 / 0.9."""
+    return round((1.0 - 1.0 / num_classes) * PAPER_TARGET / PAPER_TARGET_CHANCE, 4)
+
+
+def steps_to_target(curve: Sequence[tuple[int, float]], target: float) -> int | None:
+    """The first step whose logged training error (``(step, error)`` pairs, in step order) is at or
+    below ``target``; None when the run never got there."""
+    for step, error in curve:
+        if error is not None and math.isfinite(error) and error <= target:
+            return int(step)
+    return None
+
+
+def run_record(run_dir: Path, target: float, num_classes: int) -> dict[str, Any]:
+    """One finished run's numbers, read from its log (the final epoch's test and training error,
+    the steps to the target, the training speed)."""
+    events = read_jsonl(run_dir / LOG_NAME)
+    epochs = [e for e in events if e.get("event") == "epoch"]
+    steps = [e for e in events if e.get("event") == "step"]
+    if not epochs:
+        raise ValueError(f"{run_dir}: the log has no finished epoch")
+    last = epochs[-1]
+    train_seconds = sum(e["seconds"] for e in epochs)
+    cfg = json.loads((run_dir / CONFIG_NAME).read_text())
+    record = {
+        "seed": cfg["seed"],
+        "test_error": last.get("val_top1_error"),
+        "train_error": last["train_top1_error"],
+        "steps_to_target": steps_to_target([(e["step"], e.get("train_top1_error")) for e in steps], target),
+        "steps": last["step"],
+        "images_per_s": last["step"] * cfg["batch_size"] / train_seconds if train_seconds > 0 else None,
+        "train_seconds": round(train_seconds, 1),
+        "curve": [[e["step"], e.get("train_top1_error")] for e in steps],
+        "per_epoch": [{"epoch": e["epoch"] + 1, "step": e["step"], "train_error": e["train_top1_error"],
+                       "test_error": e.get("val_top1_error"), "lr": e["lr"]} for e in epochs],
+        "run_dir": str(run_dir),
+        "status": "done",
+    }
+    if num_classes > 5:
+        record["test_top5_error"] = last.get("val_top5_error")
+    return record
+
+
+def _mean_std(values: list) -> tuple[float | None, float | None]:
+    if not values or any(v is None for v in values):
+        return None, None
+    mean = statistics.fmean(values)
+    return mean, (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def summarize_variant(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and spread (sample standard deviation; null for one seed) over the finished seeds.
+    ``steps_to_target`` has a mean only when every seed reached the target."""
+    done = [r for r in runs if r["status"] == "done"]
+    mean, std = {}, {}
+    for key in ("test_error", "test_top5_error", "train_error", "steps_to_target", "images_per_s", "train_seconds"):
+        if done and key in done[0]:
+            mean[key], std[key] = _mean_std([r.get(key) for r in done])
+    reached = sum(r.get("steps_to_target") is not None for r in done)
+    return {"name": name, "runs": runs, "mean": mean, "std": std,
+            "reached_target": f"{reached}/{len(done)}", "failed": len(runs) - len(done)}
+
+
+class ExperimentError(ValueError):
+    """A request that cannot run (unknown name, a preset that does not fit the data)."""
+
+
+def _check_fits(p: Preset, store, device) -> None:
+    if p.needs_cuda and device.type != "cuda":
+        raise ExperimentError(f"the {p.name} preset trains 224-px crops for whole epochs and needs a CUDA GPU "
+                              f"(this device: {device}); on a CPU use --preset cpu")
+    if p.max_stored_size is not None and store.image_size > p.max_stored_size:
+        raise ExperimentError(
+            f"the {p.name} preset trains on {p.overrides['input_size']}-px crops of images of at most "
+            f"{p.max_stored_size} px, but {store.root} stores {store.image_size}-px images; prepare a small copy "
+            f"(`alexnet prepare SRC OUT --size {p.max_stored_size}`) or use --preset gpu")
+    if store.num_classes < 2:
+        raise ExperimentError(f"{store.root} has {store.num_classes} class; an experiment needs at least 2")
+
+
+def base_config(p: Preset, store, data: str | None, dataset: str | None, device: str) -> Config:
+    """The paper recipe at the preset's size: what every variant shares."""
+    overrides = {**p.overrides, "data": data, "dataset": dataset, "device": device,
+                 "resize": resize_for(store.image_size, p.overrides["input_size"])}
+    if store.image_size >= p.overrides["input_size"]:
+        overrides["resize"] = 0
+    return resolve_config("paper", overrides)
+
+
+def _variant_dir(out: Path, variant: str, seed: int) -> Path:
+    return out / "runs" / variant / f"seed-{seed}"
+
+
+def _check_spec(out: Path, spec: dict[str, Any]) -> None:
+    path = out / SPEC_NAME
+    if path.is_file():
+        old = json.loads(path.read_text())
+        keys = ("experiment", "preset", "data", "config")
+        if any(old.get(k) != spec.get(k) for k in keys):
+            diff = [k for k in keys if old.get(k) != spec.get(k)]
+            raise ExperimentError(f"{out} holds another experiment ({', '.join(diff)} differ: it was "
+                                  f"{old.get('experiment')} / {old.get('preset')} on {old.get('data')}); "
+                                  f"choose another --out")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(spec, indent=1) + "\n")
+
+
+def _one_run(cfg: Config, run_dir: Path, target: float, num_classes: int) -> dict[str, Any]:
+    result_path = run_dir / RESULT_NAME
+    if result_path.is_file():
+        return json.loads(result_path.read_text())
+    started = time.time()
+    try:
+        if (run_dir / WEIGHTS_NAME).is_file():
+            pass                                   # trained; only its record is missing
+        elif (run_dir / CHECKPOINT_NAME).is_file():
+            summary = run_training(None, run_dir, resume=True)
+            if summary["status"] != "done":
+                raise KeyboardInterrupt
+        else:
+            summary = run_training(cfg, run_dir)
+            if summary["status"] != "done":
+                raise KeyboardInterrupt
+    except (TrainingDiverged, TrainingStalled) as e:
+        record = {"seed": cfg.seed, "status": "failed", "error": str(e), "run_dir": str(run_dir)}
+    else:
+        record = run_record(run_dir, target, num_classes)
+    record["seconds"] = round(time.time() - started, 1)
+    atomic_write_text(result_path, json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def run_experiment(name: str, *, preset: str = "cpu", seeds: int = 1, seed: int = 0,
+                   data: str | os.PathLike | None = None, dataset: str | None = None,
+                   out: str | os.PathLike | None = None, device: str = "auto",
+                   say: Callable[[str], None] = print) -> dict[str, Any] | list[dict[str, Any]]:
+    """Run the ablation ``name`` (or ``"all"``: each into ``out/<name>``); returns results.json's
+    content (a list of them for ``all``). See the module docstring for what is written."""
+    if name == "all":
+        root = Path(out or f"runs/experiments/all-{preset}")
+        results = [run_experiment(n, preset=preset, seeds=seeds, seed=seed, data=data, dataset=dataset,
+                                  out=root / n, device=device, say=say) for n in NAMES]
+        write_report(root, results, combined=True)
+        return results
+    abl = ablation(name)
+    p = get_preset(preset)
+    if seeds < 1:
+        raise ExperimentError(f"--seeds must be at least 1, got {seeds}")
+    if data is None and dataset is None:
+        dataset = "fashion-mnist"
+    dev = resolve_device(device)
+    opened = open_data(None if data is None else str(data), dataset)
+    store = opened.train
+    _check_fits(p, store, dev)
+    if opened.val is None:
+        raise ExperimentError(f"{opened.description} has no validation split: the experiments compare test "
+                              f"errors (prepare a val split, or give an ImageFolder with train/ and val/)")
+    base = base_config(p, store, None if data is None else str(data), dataset, device)
+    target = target_train_error(store.num_classes)
+    variants, skipped = [], []
+    for v in abl.variants:
+        (skipped if v.needs_colour and store.channels != 3 else variants).append(v)
+    out = Path(out or f"runs/experiments/{name}-{preset}")
+    seed_list = list(range(seed, seed + seeds))
+    spec = {"experiment": name, "preset": preset, "data": opened.description, "config": base.to_dict(),
+            "seeds": seed_list, "variants": [v.name for v in variants]}
+    _check_spec(out, spec)
+    log = JsonlWriter(out / "experiment.log.jsonl")
+    records: dict[str, list[dict[str, Any]]] = {v.name: [] for v in variants}
+    total, n = len(variants) * len(seed_list), 0
+    try:
+        for s in seed_list:
+            for v in variants:
+                n += 1
+                run_dir = _variant_dir(out, v.name, s)
+                cfg = variant_config(base, v, s)
+                finished = (run_dir / RESULT_NAME).is_file()
+                say(f"[experiment {name}] run {n}/{total}: {v.name}, seed {s}"
+                    + (" (finished earlier)" if finished else ""))
+                log.write("run", variant=v.name, seed=s, run_dir=str(run_dir), finished_earlier=finished)
+                record = _one_run(cfg, run_dir, target, store.num_classes)
+                log.write("run_end", variant=v.name, seed=s, status=record["status"],
+                          test_error=record.get("test_error"), steps_to_target=record.get("steps_to_target"))
+                records[v.name].append(record)
+    finally:
+        log.close()
+    result = {
+        "experiment": name, "preset": preset, "data": opened.description,
+        "target_train_error": target,
+        "target_rule": (f"the fraction of chance-level error that the paper's 25% was on CIFAR-10: "
+                        f"(1 − 1/{store.num_classes}) × 0.25 / 0.9"),
+        "question": abl.question, "switch": abl.switch, "seeds": seed_list,
+        "steps_per_run": base.epochs * base.max_steps_per_epoch if base.max_steps_per_epoch else None,
+        "scale": p.scale_note,
+        "config": {k: v for k, v in base.to_dict().items() if k not in ("data", "dataset", "device")},
+        "variants": [summarize_variant(v.name, records[v.name]) for v in variants],
+        "not_run": [{"name": v.name, "reason": "PCA lighting does not apply to 1-channel (grey) images"}
+                    for v in skipped],
+        "notes": list(abl.notes),
+        "paper": {"question": abl.question,
+                  "comparisons": [{"better": c.better, "worse": c.worse, "measure": c.measure, "claim": c.paper,
+                                   "top1_change": c.paper_top1, "top5_change": c.paper_top5,
+                                   "steps_ratio": c.paper_ratio} for c in abl.comparisons]},
+    }
+    write_report(out, [result])
+    return result
+
+
+def variant_config(base: Config, variant: Variant, seed: int) -> Config:
+    """The shared config with the variant's switch and the seed (which fixes the initial weights'
+    draw, the data order and every augmentation and dropout draw)."""
+    return base.updated({**variant.overrides, "seed": seed})

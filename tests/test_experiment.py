@@ -1,0 +1,179 @@
+"""`alexnet experiment`: the paper's ablations as reruns (smoke preset on synthetic Fashion-MNIST files)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from alexnet.cli.main import main
+from alexnet.experiment import ABLATIONS, NAMES, run_experiment, steps_to_target, target_train_error
+from alexnet.experiment.report import compare
+from alexnet.jsonl import read_jsonl
+from train_fixtures import write_fashion_idx
+
+
+@pytest.fixture
+def fm(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
+    return write_fashion_idx(tmp_path / "fm", n_train=64, n_test=32)
+
+
+def quiet(_text):
+    pass
+
+
+def test_steps_to_target_is_the_first_logged_step_at_or_below_the_target():
+    curve = [(10, 0.9), (20, 0.5), (30, 0.26), (40, 0.25), (50, 0.30), (60, 0.1)]
+    assert steps_to_target(curve, 0.25) == 40          # the first crossing, not the last, not the minimum
+    assert steps_to_target(curve, 0.5) == 20           # at the target counts
+    assert steps_to_target(curve, 0.05) is None        # never reached
+    assert steps_to_target([(10, float("nan")), (20, None), (30, 0.2)], 0.25) == 30   # gaps skipped
+
+
+def test_the_target_means_on_other_data_what_25_percent_meant_on_cifar10():
+    assert target_train_error(10) == 0.25              # CIFAR-10 and Fashion-MNIST: the paper's number
+    assert target_train_error(2) == pytest.approx(0.5 * 0.25 / 0.9, abs=1e-4)
+    assert target_train_error(1000) == pytest.approx(0.999 * 0.25 / 0.9, abs=1e-4)
+
+
+def _configs(out, result):
+    return {v["name"]: json.loads((out / "runs" / v["name"] / "seed-0" / "config.json").read_text())
+            for v in result["variants"]}
+
+
+@pytest.mark.slow
+def test_smoke_preset_of_every_experiment_runs_and_writes_the_promised_files(fm, tmp_path):
+    results = run_experiment("all", preset="smoke", data=str(fm), out=tmp_path / "all", device="cpu", say=quiet)
+    assert [r["experiment"] for r in results] == list(NAMES)
+    assert (tmp_path / "all" / "results.md").is_file()
+    for result in results:
+        out = tmp_path / "all" / result["experiment"]
+        on_disk = json.loads((out / "results.json").read_text())
+        # the shape other tools read
+        for key in ("experiment", "preset", "data", "target_train_error", "variants", "paper"):
+            assert key in on_disk, key
+        assert on_disk["preset"] == "smoke" and on_disk["target_train_error"] == 0.25
+        for v in on_disk["variants"]:
+            assert set(v) >= {"name", "runs", "mean", "std"}
+            assert [r["seed"] for r in v["runs"]] == [0] and v["runs"][0]["status"] == "done"
+            assert set(v["mean"]) >= {"test_error", "train_error", "steps_to_target"}
+            assert 0.0 <= v["mean"]["test_error"] <= 1.0
+        assert (out / f"{result['experiment']}.png").read_bytes()[:4] == b"\x89PNG"
+        assert "| variant |" in (out / "results.md").read_text()
+        # the variants differ in their switch and in nothing else
+        configs = _configs(out, on_disk)
+        abl = ABLATIONS[result["experiment"]]
+        switch_keys = {k for v in abl.variants for k in v.overrides}
+        names = list(configs)
+        for other in names[1:]:
+            a, b = configs[names[0]], configs[other]
+            differing = {k for k in a if k != "model" and a[k] != b[k]} | {
+                f"model.{k}" for k in set(a["model"]) | set(b["model"]) if a["model"].get(k) != b["model"].get(k)}
+            assert differing and differing <= switch_keys, (result["experiment"], differing)
+
+
+def test_grey_data_runs_no_lighting_variant_and_says_why(fm, tmp_path):
+    result = run_experiment("augmentation", preset="smoke", data=str(fm), out=tmp_path / "aug", device="cpu",
+                            say=quiet)
+    assert [v["name"] for v in result["variants"]] == ["none", "crops+flips"]
+    assert result["not_run"][0]["name"] == "crops+flips+lighting"
+    assert "grey" in result["not_run"][0]["reason"]
+    assert "does not apply" in (tmp_path / "aug" / "results.md").read_text()
+    configs = _configs(tmp_path / "aug", result)
+    assert configs["none"]["crops_flips"] is False and configs["crops+flips"]["crops_flips"] is True
+    # Fashion-MNIST's 28-px images are resized to 73 px and cropped to 64, the paper's 224-in-256
+    assert configs["none"]["resize"] == 73 and configs["none"]["input_size"] == 64
+
+
+def test_a_half_finished_experiment_resumes_without_redoing_finished_runs(fm, tmp_path):
+    out = tmp_path / "act"
+
+    def stop_before_the_second_run(text):
+        if "run 2/2" in text:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment("activation", preset="smoke", data=str(fm), out=out, device="cpu",
+                       say=stop_before_the_second_run)
+    first = out / "runs" / "relu" / "seed-0"
+    stamp = (first / "result.json").stat().st_mtime_ns
+    log_lines = len(read_jsonl(first / "log.jsonl"))
+    assert not (out / "runs" / "tanh" / "seed-0" / "result.json").exists()
+
+    said = []
+    result = run_experiment("activation", preset="smoke", data=str(fm), out=out, device="cpu", say=said.append)
+    assert (first / "result.json").stat().st_mtime_ns == stamp          # not rerun
+    assert len(read_jsonl(first / "log.jsonl")) == log_lines              # its log not extended
+    assert "finished earlier" in said[0] and "finished earlier" not in said[1]
+    assert [len(v["runs"]) for v in result["variants"]] == [1, 1]
+
+
+def test_an_interrupted_run_continues_from_its_checkpoint(fm, tmp_path):
+    from alexnet.experiment.runner import base_config, variant_config
+    from alexnet.experiment.presets import preset
+    from alexnet.data.open import open_data
+    from alexnet.train.runner import run_training
+
+    out = tmp_path / "pool"
+    run_experiment("pooling", preset="smoke", data=str(fm), out=out, device="cpu", say=quiet)
+    # a second seed, interrupted after 2 of its 6 steps, then the experiment asked for again
+    store = open_data(str(fm)).train
+    cfg = variant_config(base_config(preset("smoke"), store, str(fm), None, "cpu"),
+                         ABLATIONS["pooling"].variants[0], 1)
+    run_dir = out / "runs" / "overlapping" / "seed-1"
+
+    def stop(trainer, step):
+        if step == 2:
+            trainer.request_stop("test")
+
+    assert run_training(cfg, run_dir, on_step=stop)["status"] == "interrupted"
+    result = run_experiment("pooling", preset="smoke", seeds=2, data=str(fm), out=out, device="cpu", say=quiet)
+    events = [e["event"] for e in read_jsonl(run_dir / "log.jsonl")]
+    assert "interrupt" in events and "resume" in events and events[-1] == "end"
+    assert [len(v["runs"]) for v in result["variants"]] == [2, 2]
+    assert result["variants"][0]["runs"][1]["steps"] == 6
+
+
+def test_comparisons_pair_seeds_and_say_when_a_difference_is_within_the_spread():
+    def variant(name, errors, steps):
+        return {"name": name, "runs": [{"seed": s, "status": "done", "test_error": e, "steps_to_target": t}
+                                       for s, (e, t) in enumerate(zip(errors, steps))]}
+    result = {"variants": [variant("a", [0.10, 0.12, 0.11], [100, 120, 90]),
+                           variant("b", [0.13, 0.14, 0.15], [600, None, 500])]}
+    c = compare(result, {"better": "a", "worse": "b", "measure": "test_error"})
+    assert c["differences"]["top-1"]["points"] == pytest.approx([-3.0, -2.0, -4.0])
+    assert c["verdict"] == "as the paper"
+    steps = compare(result, {"better": "a", "worse": "b", "measure": "steps_to_target"})
+    assert steps["ratios"][0] == pytest.approx(6.0) and steps["ratios"][1] == float("inf")
+    assert steps["verdict"] == "as the paper"
+    noisy = {"variants": [variant("a", [0.10, 0.14, 0.11], [1, 1, 1]), variant("b", [0.12, 0.11, 0.12], [1, 1, 1])]}
+    assert compare(noisy, {"better": "a", "worse": "b", "measure": "test_error"})["verdict"] == "within the spread"
+    worse = {"variants": [variant("a", [0.15, 0.16], [1, 1]), variant("b", [0.10, 0.11], [1, 1])]}
+    assert compare(worse, {"better": "a", "worse": "b", "measure": "test_error"})["verdict"] == "the other way"
+
+
+def test_bad_requests_are_clear_errors(fm, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["experiment", "sigmoid", "--preset", "smoke", "--data", str(fm)])
+    assert exit_.value.code == 2 and "invalid choice: 'sigmoid'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="unknown experiment 'sigmoid'"):
+        run_experiment("sigmoid", preset="smoke", data=str(fm), out=tmp_path / "x", say=quiet)
+    # the gpu preset needs a GPU; the cpu preset needs small images
+    assert main(["experiment", "lrn", "--preset", "gpu", "--data", str(fm), "--device", "cpu",
+                 "--out", str(tmp_path / "g")]) == 2
+    assert "needs a CUDA GPU" in capsys.readouterr().err
+    import data_fixtures as fx
+    from alexnet.data.prepare import prepare
+    for split in ("train", "val"):
+        for k in range(2):
+            fx.write_folder(tmp_path / "src" / split / f"class{k}",
+                            {f"{i}.JPEG": (fx.jpeg_bytes(fx.picture(120, 100, 10 * k + i)), None) for i in range(2)})
+    prepare(tmp_path / "src", tmp_path / "store96", workers=1, progress=False, size=96)
+    assert main(["experiment", "lrn", "--preset", "cpu", "--data", str(tmp_path / "store96"), "--device", "cpu",
+                 "--out", str(tmp_path / "c")]) == 2
+    assert "--size 73" in capsys.readouterr().err
+    # an output folder of another experiment is refused
+    run_experiment("lrn", preset="smoke", data=str(fm), out=tmp_path / "same", device="cpu", say=quiet)
+    with pytest.raises(ValueError, match="holds another experiment"):
+        run_experiment("dropout", preset="smoke", data=str(fm), out=tmp_path / "same", device="cpu", say=quiet)
