@@ -45,6 +45,7 @@ while True:   # rewrite a 32 MB checkpoint until killed
 """
 
 
+@pytest.mark.slow   # ~8 s: four writer subprocesses killed at random moments
 def test_checkpoint_survives_sigkill_during_save(tmp_path):
     """A process SIGKILLed at random moments while rewriting its checkpoint always leaves a whole one."""
     import random

@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow   # ~10 s: the script in a subprocess, as CI runs it
 def test_data_throughput_quick_run_writes_a_complete_result(tmp_path):
     out = tmp_path / "data.json"
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "data_throughput.py"), "--quick",

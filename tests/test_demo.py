@@ -11,6 +11,7 @@ from alexnet.weights import load_weights
 from train_fixtures import write_fashion_idx
 
 
+@pytest.mark.slow   # ~5 s: a short training run, then evaluate
 def test_demo_reports_the_test_accuracy_of_the_weights_it_saved(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
     fm = write_fashion_idx(tmp_path / "fm")

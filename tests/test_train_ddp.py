@@ -32,6 +32,7 @@ def _cfg(fm):
     return tiny_config(fm, epochs=1, augment="none", **{"model.dropout": 0.0})
 
 
+@pytest.mark.slow   # ~13 s: a one-process run, then two spawned gloo ranks
 def test_two_ranks_match_one_process(tmp_path, monkeypatch):
     monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
     fm = write_fashion_idx(tmp_path / "fm")

@@ -54,6 +54,7 @@ def test_finetune_on_an_image_folder_beats_chance(tmp_path, monkeypatch):
         assert torch.equal(state[k], v) == k.startswith("features."), k
 
 
+@pytest.mark.slow   # ~5 s: prepare, then an epoch of training
 def test_grey_whole_image_net_finetunes_on_rgb_folder_as_whole_grey_images(tmp_path, monkeypatch):
     """The Fashion-MNIST demo's kind of net (1 channel, images resized whole to 64) on RGB photos."""
     monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))

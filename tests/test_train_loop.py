@@ -28,6 +28,7 @@ def fm(tmp_path, monkeypatch):
     return write_fashion_idx(tmp_path / "fm")
 
 
+@pytest.mark.slow   # ~15 s on two CPU cores: a run of 8 steps, and the same run interrupted and resumed
 def test_run_directory_and_exact_resume(fm, tmp_path, capsys):
     cfg = tiny_config(fm, epochs=2, **{"model.dropout": 0.5})   # dropout on: its RNG must resume too
     full = run_training(cfg, tmp_path / "full")
@@ -54,6 +55,7 @@ def test_run_directory_and_exact_resume(fm, tmp_path, capsys):
     ob = load_checkpoint(tmp_path / "part")["optimizer"]["state"]
     for i in oa:
         assert torch.equal(oa[i]["momentum_buffer"], ob[i]["momentum_buffer"])
+    # the same float32 step losses, summed in float64 in two parts around the interruption: rounding only
     assert full["history"][-1]["train_loss"] == pytest.approx(resumed["history"][-1]["train_loss"], rel=1e-9)
 
     run = tmp_path / "full"
@@ -102,6 +104,7 @@ def test_checkpoint_refuses_pickled_objects(tmp_path):
         load_checkpoint(path)
 
 
+@pytest.mark.slow   # ~8 s: a run of 5 steps and 2 checkpoints
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(fm, tmp_path):
     def poison(trainer, step):
         if step == 5:                                          # second epoch
@@ -128,6 +131,7 @@ def _flatten(trainer, step):   # a net that outputs equal logits, and lr 0 keeps
         trainer.model.fc8.bias.zero_()
 
 
+@pytest.mark.slow   # ~7 s: a whole epoch
 def test_flat_loss_at_chance_level_warns_once(fm, tmp_path, capsys, recwarn):
     assert at_chance_level(math.log(10) + 0.01, 10) and not at_chance_level(1.2, 10)
     run_training(tiny_config(fm, epochs=1, lr=1e-9), tmp_path / "run", on_step=_flatten)
@@ -140,6 +144,7 @@ def test_flat_loss_at_chance_level_warns_once(fm, tmp_path, capsys, recwarn):
     assert "init" not in warnings[0]["message"]      # not the paper init's advice: this run's init is not at fault
 
 
+@pytest.mark.slow   # ~7 s: a whole epoch
 def test_the_printed_paper_init_stops_after_a_flat_first_epoch_and_says_what_to_set(fm, tmp_path):
     cfg = tiny_config(fm, epochs=3, lr=1e-9, **{"model.init": "paper"})
     with pytest.raises(TrainingStalled, match=r"stopped after epoch 1.*model\.init=cuda-convnet"):
