@@ -37,10 +37,11 @@ def test_paper_views_subtract_the_mean_image_at_each_views_own_offset():
     pre = Preprocessing(stored_size=S, resize=S, crop=20, channels=3, pixel_scale=255.0, mean_image=True)
     one = make_view_fn(pre, mean, views=1)(x)
     assert one.shape == (1, 3, 3, 20, 20)
-    torch.testing.assert_close(one[0], x[:, :, 6:26, 6:26].float() - mean[:, 6:26, 6:26])
+    # crops and one float32 subtraction of the same numbers: exact on any CPU
+    torch.testing.assert_close(one[0], x[:, :, 6:26, 6:26].float() - mean[:, 6:26, 6:26], rtol=0, atol=0)
     ten = make_view_fn(pre, mean, views=10)(x)
-    torch.testing.assert_close(ten, ten_views(x, 20).float() - ten_views(mean[None], 20))
-    torch.testing.assert_close(ten[4], one[0])        # view 4 is the centre crop
+    torch.testing.assert_close(ten, ten_views(x, 20).float() - ten_views(mean[None], 20), rtol=0, atol=0)
+    torch.testing.assert_close(ten[4], one[0], rtol=0, atol=0)        # view 4 is the centre crop
 
 
 def test_torchvision_views_scale_to_unit_range_then_normalise():
@@ -48,6 +49,7 @@ def test_torchvision_views_scale_to_unit_range_then_normalise():
     pre = Preprocessing.from_dict({**TORCHVISION_PREPROCESSING, "stored_size": S, "resize": S, "crop": 20})
     out = make_view_fn(pre)(x)[0]
     mean, std = torch.tensor(pre.mean).view(1, 3, 1, 1), torch.tensor(pre.std).view(1, 3, 1, 1)
+    # assert_close's float32 default (rtol 1.3e-6, atol 1e-5): the same arithmetic in any order, a few ulps
     torch.testing.assert_close(out, (x[:, :, 6:26, 6:26].float() / 255 - mean) / std)
 
 
@@ -56,7 +58,7 @@ def test_small_stored_images_are_resized_whole_after_the_mean_is_subtracted():
     pre = Preprocessing(stored_size=28, resize=64, crop=64, channels=1, pixel_scale=255.0, mean_image=True)
     out = make_view_fn(pre, mean)(x)[0]
     ref = torch.nn.functional.interpolate(x.float() - mean, size=(64, 64), mode="bilinear", align_corners=False)
-    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(out, ref)          # float32 default tolerance: the same resize, a few ulps of ~255
 
 
 def test_grey_stores_feed_rgb_nets_and_rgb_stores_grey_nets():
@@ -66,8 +68,8 @@ def test_grey_stores_feed_rgb_nets_and_rgb_stores_grey_nets():
     c = stored(c=3)
     grey = make_view_fn(Preprocessing(stored_size=S, resize=S, crop=S, channels=1))(c)[0]
     luma = 0.299 * c[:, 0].float() + 0.587 * c[:, 1].float() + 0.114 * c[:, 2].float()
-    torch.testing.assert_close(grey[:, 0], luma)                  # pixel_scale 255: [0, 255] kept
-    torch.testing.assert_close(to_channels(torch.ones(3, 2, 2), 1), torch.ones(1, 2, 2))
+    torch.testing.assert_close(grey[:, 0], luma)     # pixel_scale 255: [0, 255] kept; sum order may differ: ulps
+    torch.testing.assert_close(to_channels(torch.ones(3, 2, 2), 1), torch.ones(1, 2, 2))  # 0.299+0.587+0.114: ulps
 
 
 def test_a_wrong_mean_image_or_size_is_a_clear_error():
