@@ -18,7 +18,7 @@ def test_torchvision_state_dict_loads_strictly_and_gives_the_same_outputs():
     ours.load_state_dict(tv.state_dict(), strict=True)
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
-        torch.testing.assert_close(ours(x), tv(x), rtol=0, atol=0)
+        torch.testing.assert_close(ours(x), tv(x), rtol=0, atol=0)   # the same layers, same order: bit for bit
         fc7 = ours.forward_head(ours.forward_features(x), pre_logits=True)
     assert fc7.shape == (2, 4096)
 
