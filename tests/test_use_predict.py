@@ -13,6 +13,7 @@ from alexnet.cli.main import main
 from alexnet.models import alexnet2012, alexnet_owt
 from alexnet.use import ImageReadError, Predictor, find_images, open_image
 from alexnet.weights import save_weights
+from torchvision_fixtures import torchvision_reference
 
 SMALL_PRE = {"resize": 73, "crop": 67, "channels": 3, "pixel_scale": 255.0, "mean": None, "std": None,
              "mean_image": True}
@@ -183,16 +184,13 @@ def test_cli_predict_clear_error_for_bad_weights(tmp_path, capsys):
     assert "not a readable safetensors file" in capsys.readouterr().err
 
 
-def test_torchvision_checkpoint_loads_into_alexnet_owt(tmp_path):
-    torchvision = pytest.importorskip("torchvision")
-    torch.manual_seed(0)
-    reference = torchvision.models.alexnet().eval()
-    torch.save(reference.state_dict(), tmp_path / "alexnet-owt-7be5be79.pth")
-    model = alexnet_owt(weights=tmp_path / "alexnet-owt-7be5be79.pth").eval()
+def test_torchvision_checkpoint_loads_into_alexnet_owt(torchvision_checkpoint):
+    reference = torchvision_reference(torchvision_checkpoint.path)
+    model = alexnet_owt(weights=torchvision_checkpoint.path).eval()
     x = torch.randn(2, 3, 224, 224)
     with torch.inference_mode():
         assert torch.equal(model(x), reference(x))
-    predictor = Predictor(tmp_path / "alexnet-owt-7be5be79.pth", device="cpu")
+    predictor = Predictor(torchvision_checkpoint.path, device="cpu")
     assert predictor.preprocessing["mean"] == [0.485, 0.456, 0.406] and len(predictor.class_names) == 1000
     assert predictor.features(picture()).shape == (1, 4096)
 

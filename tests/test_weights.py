@@ -4,10 +4,10 @@ import argparse
 
 import pytest
 import torch
-import torchvision
 
 from alexnet import models
 from alexnet.weights import load_weights, save_weights
+from torchvision_fixtures import torchvision_reference
 
 
 def test_safetensors_round_trip_rebuilds_the_same_model(tmp_path):
@@ -27,10 +27,9 @@ def test_safetensors_round_trip_rebuilds_the_same_model(tmp_path):
     assert models.load(path).arch == "alexnet2012"
 
 
-def test_torchvision_pth_loads_into_owt_without_unpickling(tmp_path):
-    tv = torchvision.models.alexnet(weights=None).eval()
-    torch.save(tv.state_dict(), tmp_path / "alexnet-owt-7be5be79.pth")
-    ours = models.alexnet_owt(weights=tmp_path / "alexnet-owt-7be5be79.pth").eval()
+def test_torchvision_pth_loads_into_owt_without_unpickling(torchvision_checkpoint):
+    tv = torchvision_reference(torchvision_checkpoint.path)     # torchvision.models.alexnet, strictly loaded
+    ours = models.alexnet_owt(weights=torchvision_checkpoint.path).eval()
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), tv(x), rtol=0, atol=0)

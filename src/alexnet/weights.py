@@ -28,6 +28,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickletools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,8 @@ PREPROCESS_PREFIX = "preprocess."
 
 TORCHVISION_TAG = "torchvision:IMAGENET1K_V1"
 TORCHVISION_FILE = "alexnet-owt-7be5be79.pth"
+#: How a file torch.load reads begins: a zip archive (torch ≥ 1.6) or a pickle stream (protocol ≥ 2).
+TORCH_FILE_STARTS = (b"PK\x03\x04", b"\x80")
 #: torchvision's evaluation preprocessing for its ImageNet weights (``AlexNet_Weights.IMAGENET1K_V1
 #: .transforms()``): shorter side to 256 (Pillow bilinear), centre crop 224, [0, 1], mean/std.
 TORCHVISION_PREPROCESSING = {"stored_size": 256, "resize": 256, "crop": 224, "channels": 3, "pixel_scale": 1.0,
@@ -150,7 +154,7 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], Weig
 def torchvision_cache_path() -> Path:
     """Where torch.hub keeps torchvision's AlexNet: ``$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth``."""
     home = Path(os.environ.get("TORCH_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-                / "torch")
+                / "torch").expanduser()   # as torch.hub.get_dir() expands "~"
     return home / "hub" / "checkpoints" / TORCHVISION_FILE
 
 
@@ -197,26 +201,55 @@ def load_torchvision_state_dict(path: str | os.PathLike) -> dict[str, torch.Tens
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path}")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head and not any(head.startswith(m) or m.startswith(head) for m in TORCH_FILE_STARTS):
+        raise ValueError(f"{path} is not a PyTorch file (it starts with {head!r}; torch.save writes a zip archive, "
+                         f"older PyTorch a pickle stream); expected a state dict of tensors such as torchvision's "
+                         f"{TORCHVISION_FILE}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types: say which of the usual causes it is
         text = str(e)
+        # EOFError (no message), or a pickle that ends early: a file cut short in its pickles (the
+        # format of torchvision's 2017 file), or an empty one; the others: a zip-format file cut short.
+        if (len(head) < 4 or isinstance(e, EOFError) or "central directory" in text or "zip archive" in text
+                or "unexpected EOF" in text or "truncated" in text
+                or (head.startswith(b"\x80") and _cut_inside_pickles(path))):
+            raise ValueError(f"{path} is truncated or damaged ({path.stat().st_size} bytes): not a whole PyTorch "
+                             f"file. Copy or download it again (torchvision's {TORCHVISION_FILE} is 244 MB)") from None
         if "Weights only load failed" in text or "Unsupported global" in text:
-            culprit = text.split("Unsupported global:", 1)[-1].split("\n", 1)[0].strip() if "Unsupported global" in text else ""
-            raise ValueError(f"{path} holds pickled Python objects{f' ({culprit})' if culprit else ''}, not only "
+            # Name the refused class only: torch's own message goes on to explain how to allow it.
+            culprit = re.search(r"GLOBAL ([\w.]+)", text)
+            raise ValueError(f"{path} holds pickled Python objects{f' ({culprit[1]})' if culprit else ''}, not only "
                              f"tensors: it is refused rather than unpickled (a .pth can run code when loaded). "
                              f"Expected a state dict of tensors such as torchvision's {TORCHVISION_FILE}") from None
-        if "central directory" in text or "zip archive" in text or "unexpected EOF" in text or "truncated" in text:
-            raise ValueError(f"{path} is truncated or damaged ({len(path.read_bytes())} bytes): not a whole PyTorch "
-                             f"file. Copy or download it again (torchvision's {TORCHVISION_FILE} is 244 MB)") from None
-        raise ValueError(f"{path} is not a PyTorch checkpoint that weights_only=True can read ({text.splitlines()[0]}); "
-                         f"expected a state dict of tensors such as torchvision's {TORCHVISION_FILE}") from None
+        raise ValueError(f"{path} is not a PyTorch checkpoint that weights_only=True can read ({type(e).__name__}: "
+                         f"{text.splitlines()[0] if text else 'no message'}); expected a state dict of tensors such "
+                         f"as torchvision's {TORCHVISION_FILE}") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path} does not hold a state dict of tensors (found {type(state).__name__}); expected a "
                          f"state dict of torchvision.models.alexnet")
     return state
+
+
+def _cut_inside_pickles(path: Path) -> bool:
+    """Whether a pre-zip .pth (a run of pickles: magic number, protocol, system info, the state dict,
+    the storage keys; then the raw storages) ends inside one of those pickles. pickletools only
+    parses the opcodes: nothing is unpickled."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        for _ in range(5):
+            if f.tell() == size:
+                return False
+            try:
+                for _ in pickletools.genops(f):
+                    pass
+            except ValueError:   # "pickle exhausted before seeing STOP", "expected n bytes ...", ...
+                return True
+    return False
 
 
 def torchvision_meta(state: dict[str, torch.Tensor], path: str | os.PathLike, *,
