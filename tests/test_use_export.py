@@ -40,10 +40,16 @@ def test_onnx_round_trip(weights, tmp_path, capsys):
     out = tmp_path / "net.onnx"
     assert main(["export", str(weights), "--format", "onnx", "--out", str(out)]) == 0
     assert "outputs match PyTorch" in capsys.readouterr().out
-    x = torch.randn(3, 1, 67, 67)  # another batch size than the export's example: the batch axis is free
+    # another batch size than the export's example (the batch axis is free); tens of levels, as the
+    # mean-subtracted pixels are, so that the logits (~1) differ between images by ~0.03
+    x = torch.randn(3, 1, 67, 67, generator=torch.Generator().manual_seed(0)) * 60
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     (got,) = session.run(["logits"], {"images": x.numpy()})
-    assert torch.allclose(torch.from_numpy(got), reference(weights, x), atol=1e-4)
+    expected = reference(weights, x)
+    assert (expected[0] - expected[1:]).abs().max() > 0.01
+    # onnxruntime's float32 kernels against PyTorch's: 7e-7 here, up to ~1e-4 where the CPU's kernels
+    # take other paths (as batch sizes do on an AMD EPYC); 5e-4 is still 20× below the images' spread
+    assert torch.allclose(torch.from_numpy(got), expected, atol=5e-4, rtol=0)
     props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert json.loads(props["class_names"]) == ["x", "y", "z"] and json.loads(props["preprocessing"])["crop"] == 67
 
@@ -51,13 +57,15 @@ def test_onnx_round_trip(weights, tmp_path, capsys):
 def test_torchscript_round_trip(weights, tmp_path):
     out = tmp_path / "net.pt"
     report = export_mod.export_model(weights, "torchscript", out)
-    assert report["max_abs_diff"] <= 1e-4 and report["input_shape"] == ["N", 1, 67, 67]
+    assert report["max_abs_diff"] <= 1e-4 and report["input_shape"] == ["N", 1, 67, 67]   # export's own check
     extra = {"alexnet.json": ""}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated but still ships
         loaded = torch.jit.load(str(out), _extra_files=extra)
-    x = torch.randn(2, 1, 67, 67)
-    assert torch.allclose(loaded(x), reference(weights, x), atol=1e-5)
+    x = torch.randn(2, 1, 67, 67, generator=torch.Generator().manual_seed(1)) * 60
+    # TorchScript runs PyTorch's own kernels on the same batch: bit-identical here; 1e-5 leaves room for
+    # a fusing JIT, far below the logits' ~0.03 spread between images
+    assert torch.allclose(loaded(x), reference(weights, x), atol=1e-5, rtol=0)
     assert json.loads(extra["alexnet.json"])["arch"] == "alexnet2012"
 
 

@@ -53,12 +53,12 @@ def images(tmp_path):
 
 def test_kernels_are_normalised_and_towers_split():
     w = torch.randn(5, 3, 11, 11) * 0.01
-    tiles = _minmax(w)
+    tiles = _minmax(w)   # (w − min) / (max − min) in float32: 0 and 1 to within allclose's 1e-5
     assert torch.allclose(tiles.flatten(1).min(1).values, torch.zeros(5))
     assert torch.allclose(tiles.flatten(1).max(1).values, torch.ones(5))
     mosaic = _mosaic(tiles.permute(0, 2, 3, 1).numpy(), cols=2, gap=1)
     assert mosaic.shape == (3 * 12 - 1, 2 * 12 - 1, 3)
-    assert np.allclose(mosaic[:11, :11], tiles[0].permute(1, 2, 0).numpy())
+    assert np.allclose(mosaic[:11, :11], tiles[0].permute(1, 2, 0).numpy())   # copied: equal up to dtype
     assert np.allclose(mosaic[12:23, 12:23], tiles[3].permute(1, 2, 0).numpy())
 
 
