@@ -169,7 +169,7 @@ def test_cli_predict_reports_bad_files_and_predicts_the_rest(weights, tmp_path, 
     assert "not an image" in by_name["broken.jpg"]["error"] and "broken.jpg" in err
     assert len(by_name["one.png"]["top"]) == 2
     expected = Predictor(weights, device="cpu").predict(images / "one.png", topk=2)[0]
-    # a batch of 2 there, of 1 here: batch-size-dependent CPU kernels, as in test_predict_returns_sorted_topk
+    # batches of up to 2 there, 1 here: batch-size-dependent CPU kernels, as in test_predict_returns_sorted_topk
     assert [(t["class"], pytest.approx(t["probability"], abs=1e-4)) for t in by_name["one.png"]["top"]] == \
         [(c, pytest.approx(p, abs=1e-4)) for c, p in expected]
 
