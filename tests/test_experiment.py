@@ -73,6 +73,7 @@ def test_smoke_preset_of_every_experiment_runs_and_writes_the_promised_files(fm,
             assert differing and differing <= switch_keys, (result["experiment"], differing)
 
 
+@pytest.mark.slow   # ~10 s on two CPU cores: two smoke training runs
 def test_grey_data_runs_no_lighting_variant_and_says_why(fm, tmp_path):
     result = run_experiment("augmentation", preset="smoke", data=str(fm), out=tmp_path / "aug", device="cpu",
                             say=quiet)
@@ -86,6 +87,7 @@ def test_grey_data_runs_no_lighting_variant_and_says_why(fm, tmp_path):
     assert configs["none"]["resize"] == 73 and configs["none"]["input_size"] == 64
 
 
+@pytest.mark.slow   # ~10 s: smoke training runs
 def test_a_half_finished_experiment_resumes_without_redoing_finished_runs(fm, tmp_path):
     out = tmp_path / "act"
 
@@ -109,6 +111,7 @@ def test_a_half_finished_experiment_resumes_without_redoing_finished_runs(fm, tm
     assert [len(v["runs"]) for v in result["variants"]] == [1, 1]
 
 
+@pytest.mark.slow   # ~30 s: a training run, interrupted and resumed
 def test_an_interrupted_run_continues_from_its_checkpoint(fm, tmp_path):
     from alexnet.experiment.runner import base_config, variant_config
     from alexnet.experiment.presets import preset
@@ -153,6 +156,7 @@ def test_comparisons_pair_seeds_and_say_when_a_difference_is_within_the_spread()
     assert compare(worse, {"better": "a", "worse": "b", "measure": "test_error"})["verdict"] == "the other way"
 
 
+@pytest.mark.slow   # ~20 s on two CPU cores
 def test_bad_requests_are_clear_errors(fm, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["experiment", "sigmoid", "--preset", "smoke", "--data", str(fm)])
