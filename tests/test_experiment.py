@@ -33,7 +33,7 @@ def test_steps_to_target_is_the_first_logged_step_at_or_below_the_target():
 
 def test_the_target_means_on_other_data_what_25_percent_meant_on_cifar10():
     assert target_train_error(10) == 0.25              # CIFAR-10 and Fashion-MNIST: the paper's number
-    assert target_train_error(2) == pytest.approx(0.5 * 0.25 / 0.9, abs=1e-4)
+    assert target_train_error(2) == pytest.approx(0.5 * 0.25 / 0.9, abs=1e-4)    # rounded to 4 decimals
     assert target_train_error(1000) == pytest.approx(0.999 * 0.25 / 0.9, abs=1e-4)
 
 
@@ -145,10 +145,10 @@ def test_comparisons_pair_seeds_and_say_when_a_difference_is_within_the_spread()
     result = {"variants": [variant("a", [0.10, 0.12, 0.11], [100, 120, 90]),
                            variant("b", [0.13, 0.14, 0.15], [600, None, 500])]}
     c = compare(result, {"better": "a", "worse": "b", "measure": "test_error"})
-    assert c["differences"]["top-1"]["points"] == pytest.approx([-3.0, -2.0, -4.0])
+    assert c["differences"]["top-1"]["points"] == pytest.approx([-3.0, -2.0, -4.0])   # 100 × (0.10 − 0.13): float64
     assert c["verdict"] == "as the paper"
     steps = compare(result, {"better": "a", "worse": "b", "measure": "steps_to_target"})
-    assert steps["ratios"][0] == pytest.approx(6.0) and steps["ratios"][1] == float("inf")
+    assert steps["ratios"][0] == pytest.approx(6.0) and steps["ratios"][1] == float("inf")   # 600 / 100
     assert steps["verdict"] == "as the paper"
     noisy = {"variants": [variant("a", [0.10, 0.14, 0.11], [1, 1, 1]), variant("b", [0.12, 0.11, 0.12], [1, 1, 1])]}
     assert compare(noisy, {"better": "a", "worse": "b", "measure": "test_error"})["verdict"] == "within the spread"
