@@ -206,8 +206,11 @@ def summarize(result: dict) -> None:
                                           else None),
            "eval_10view_seconds_per_50k": ev.get("ten_view_seconds_per_50k"),
            "fashion_mnist_seconds_per_epoch": min(fm_epoch) if fm_epoch else None}
+    # A dry run's tiny CPU sizes say nothing about the targets: "met" stays null there.
+    judge = not result.get("dry_run")
     result["targets"] = {k: {"target": TARGETS[k], "measured": v,
-                             "met": None if v is None else (v <= TARGETS[k] if "seconds" in k else v >= TARGETS[k])}
+                             "met": None if v is None or not judge else
+                             (v <= TARGETS[k] if "seconds" in k else v >= TARGETS[k])}
                          for k, v in got.items()}
 
 

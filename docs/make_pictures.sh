@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Re-makes the README's pictures from the demo's weights (run `bash scripts/demo.sh` first):
+# Re-makes the README's pictures from the demo's weights (run `bash scripts/demo.sh` first), and the
+# ImageNet filter picture from torchvision's weights when torch.hub has them cached:
 #   bash docs/make_pictures.sh [runs/demo]
 # Writes 24 Fashion-MNIST test images to runs/demo/samples/ (PNG) and an fc7 index of 2,000 more.
 set -euo pipefail
@@ -28,3 +29,10 @@ alexnet visualize curves "$RUN" --png docs/images/demo-curves.png
 alexnet features "$W" "$RUN/gallery" --out "$RUN/gallery.fc7.safetensors"
 alexnet retrieve "$W" "$S/test-00000.png" "$S/test-00001.png" "$S/test-00002.png" "$S/test-00005.png" \
     --index "$RUN/gallery.fc7.safetensors" --k 6 --png docs/images/retrieval.png
+# The conv1 kernels of torchvision's ImageNet weights (Figure 3's look), when torch.hub has them cached.
+TV="${TORCH_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/torch}/hub/checkpoints/alexnet-owt-7be5be79.pth"
+if [ -f "$TV" ]; then
+  alexnet visualize filters torchvision:IMAGENET1K_V1 --png docs/images/filters-imagenet.png
+else
+  echo "make_pictures: $TV not found: docs/images/filters-imagenet.png not made (see the README's 'Use ImageNet weights you already have')"
+fi

@@ -3,7 +3,7 @@
 # write runs/demo/{report.json,model.safetensors,curves.png}. Extra arguments go to `alexnet demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+EXTRAS="${EXTRAS-}" bash scripts/setup.sh   # the demo needs no test extras
 FMNIST=/usr/share/datasets/fashion-mnist
 if [ ! -e "$FMNIST/train-images-idx3-ubyte.gz" ] && [ -z "${FASHION_MNIST_DIR:-}" ] \
    && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then

@@ -47,6 +47,12 @@ def test_smoke_preset_of_every_experiment_runs_and_writes_the_promised_files(fm,
     results = run_experiment("all", preset="smoke", data=str(fm), out=tmp_path / "all", device="cpu", say=quiet)
     assert [r["experiment"] for r in results] == list(NAMES)
     assert (tmp_path / "all" / "results.md").is_file()
+    # the paper's own setting (relu = lrn = overlapping = two towers = dropout = crops+flips) is one
+    # config: trained once and shared, so 7 runs were trained for 12 variants on grey data
+    trained = sorted(p.parent for p in (tmp_path / "all").glob("*/runs/*/seed-0/log.jsonl"))
+    assert len(trained) == 7, trained
+    lrn = json.loads((tmp_path / "all" / "lrn" / "runs" / "lrn" / "seed-0" / "result.json").read_text())
+    assert lrn["same_run_as"] == str(tmp_path / "all" / "activation" / "runs" / "relu" / "seed-0")
     for result in results:
         out = tmp_path / "all" / result["experiment"]
         on_disk = json.loads((out / "results.json").read_text())

@@ -18,7 +18,9 @@ The recipes (every number of a recipe is written here and nowhere else; README: 
   divided by 10 when the validation top-1 error has not improved for ``plateau_patience`` epochs,
   at most three times, 90 epochs; random 224 crops of the 256 image + flips + PCA lighting
   (σ = 0.1) − the mean image. Where the paper is silent or does not train, the authors' code
-  (cuda-convnet2): its init, its LRN α/n and its lighting scale (docs/SPEC.md argues each).
+  (cuda-convnet2): its init, its LRN α/n and its lighting scale. One help of our own: the rate
+  grows linearly to 0.01 over the first 100 steps (``warmup_steps``; measured with and without in
+  docs/REPRODUCTION.md). docs/SPEC.md §8 argues each choice.
 - :data:`TORCHVISION` (SPEC §5, for ``alexnet_owt``): SGD momentum 0.9, lr 0.01, batch 256,
   weight decay 1e-4 (biases too), ×0.1 every 30 epochs, 90 epochs, RandomResizedCrop + flip.
 - :data:`D2L` (seed 003, for ``alexnet_d2l``): Adam lr 1e-3, batch 128, 5 epochs, Fashion-MNIST
@@ -249,7 +251,7 @@ PAPER = Config(
     recipe="paper", arch="alexnet2012",
     model={"init": "cuda-convnet", "lrn_alpha": "cuda-convnet", "lrn_per_tower": True},
     optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, decay_biases=False, bias_lr_mult=1.0,
-    batch_size=128, epochs=90, schedule="plateau", lr_factor=0.1, max_lr_drops=3,
+    batch_size=128, epochs=90, schedule="plateau", lr_factor=0.1, max_lr_drops=3, warmup_steps=100,
     augment="paper", input_size=224, lighting_std=0.1, lighting_scale="cuda-convnet2",
 )
 TORCHVISION = Config(

@@ -19,6 +19,8 @@ so a half-finished experiment is balanced.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import math
 import os
@@ -32,6 +34,7 @@ from ..config import Config, resolve_config
 from ..data.open import open_data
 from ..device import resolve_device
 from ..jsonl import JsonlWriter, read_jsonl
+from ..models import model_class
 from ..train.checkpoint import CHECKPOINT_NAME
 from ..train.log import LOG_NAME
 from ..train.loop import TrainingDiverged, TrainingStalled
@@ -157,10 +160,27 @@ def _check_spec(out: Path, spec: dict[str, Any]) -> None:
         atomic_write_text(path, json.dumps(spec, indent=1) + "\n")
 
 
-def _one_run(cfg: Config, run_dir: Path, target: float, num_classes: int) -> dict[str, Any]:
+def config_key(cfg: Config) -> str:
+    """Two runs with equal keys train exactly the same thing (same config, same seed)."""
+    return json.dumps(cfg.to_dict(), sort_keys=True)
+
+
+def _one_run(cfg: Config, run_dir: Path, target: float, num_classes: int,
+             finished: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Train (or resume, or read back) one run. ``finished`` maps config keys to the records of
+    runs already trained in this call: ``all`` trains the paper's own setting (relu = lrn =
+    overlapping = two towers = dropout = crops+flips) once per seed and shares it."""
     result_path = run_dir / RESULT_NAME
     if result_path.is_file():
         return json.loads(result_path.read_text())
+    key = config_key(cfg)
+    if finished and key in finished and finished[key]["status"] == "done":
+        record = {**finished[key], "same_run_as": finished[key]["run_dir"]}
+        run_dir.mkdir(parents=True, exist_ok=True)
+        # the config the shared run saved (with the model arguments its data filled in)
+        atomic_write_text(run_dir / CONFIG_NAME, (Path(record["run_dir"]) / CONFIG_NAME).read_text())
+        atomic_write_text(result_path, json.dumps(record, indent=1) + "\n")
+        return record
     started = time.time()
     try:
         if (run_dir / WEIGHTS_NAME).is_file():
@@ -185,13 +205,15 @@ def _one_run(cfg: Config, run_dir: Path, target: float, num_classes: int) -> dic
 def run_experiment(name: str, *, preset: str = "cpu", seeds: int = 1, seed: int = 0,
                    data: str | os.PathLike | None = None, dataset: str | None = None,
                    out: str | os.PathLike | None = None, device: str = "auto",
-                   say: Callable[[str], None] = print) -> dict[str, Any] | list[dict[str, Any]]:
+                   say: Callable[[str], None] = print,
+                   finished: dict[str, dict[str, Any]] | None = None) -> dict[str, Any] | list[dict[str, Any]]:
     """Run the ablation ``name`` (or ``"all"``: each into ``out/<name>``); returns results.json's
     content (a list of them for ``all``). See the module docstring for what is written."""
     if name == "all":
         root = Path(out or f"runs/experiments/all-{preset}")
+        shared: dict[str, dict[str, Any]] = {}
         results = [run_experiment(n, preset=preset, seeds=seeds, seed=seed, data=data, dataset=dataset,
-                                  out=root / n, device=device, say=say) for n in NAMES]
+                                  out=root / n, device=device, say=say, finished=shared) for n in NAMES]
         write_report(root, results, combined=True)
         return results
     abl = ablation(name)
@@ -211,7 +233,14 @@ def run_experiment(name: str, *, preset: str = "cpu", seeds: int = 1, seed: int 
     target = target_train_error(store.num_classes)
     variants, skipped = [], []
     for v in abl.variants:
-        (skipped if v.needs_colour and store.channels != 3 else variants).append(v)
+        if store.channels != 3:
+            if v.needs_colour:
+                skipped.append(v)
+                continue
+            # PCA lighting does nothing to grey images: its σ is left at the recipe's value, so a
+            # variant that differs from the paper's setting only there is the paper's setting
+            v = dataclasses.replace(v, overrides={k: x for k, x in v.overrides.items() if k != "lighting_std"})
+        variants.append(v)
     out = Path(out or f"runs/experiments/{name}-{preset}")
     seed_list = list(range(seed, seed + seeds))
     spec = {"experiment": name, "preset": preset, "data": opened.description, "config": base.to_dict(),
@@ -226,11 +255,13 @@ def run_experiment(name: str, *, preset: str = "cpu", seeds: int = 1, seed: int 
                 n += 1
                 run_dir = _variant_dir(out, v.name, s)
                 cfg = variant_config(base, v, s)
-                finished = (run_dir / RESULT_NAME).is_file()
+                done_before = (run_dir / RESULT_NAME).is_file()
                 say(f"[experiment {name}] run {n}/{total}: {v.name}, seed {s}"
-                    + (" (finished earlier)" if finished else ""))
-                log.write("run", variant=v.name, seed=s, run_dir=str(run_dir), finished_earlier=finished)
-                record = _one_run(cfg, run_dir, target, store.num_classes)
+                    + (" (finished earlier)" if done_before else ""))
+                log.write("run", variant=v.name, seed=s, run_dir=str(run_dir), finished_earlier=done_before)
+                record = _one_run(cfg, run_dir, target, store.num_classes, finished)
+                if finished is not None and "same_run_as" not in record:
+                    finished[config_key(cfg)] = record
                 log.write("run_end", variant=v.name, seed=s, status=record["status"],
                           test_error=record.get("test_error"), steps_to_target=record.get("steps_to_target"))
                 records[v.name].append(record)
@@ -260,5 +291,11 @@ def run_experiment(name: str, *, preset: str = "cpu", seeds: int = 1, seed: int 
 
 def variant_config(base: Config, variant: Variant, seed: int) -> Config:
     """The shared config with the variant's switch and the seed (which fixes the initial weights'
-    draw, the data order and every augmentation and dropout draw)."""
-    return base.updated({**variant.overrides, "seed": seed})
+    draw, the data order and every augmentation and dropout draw). Every model argument is
+    written out (the data's own — classes, channels, input size — are filled in at training), so
+    the saved configs of two variants differ exactly in the switch."""
+    defaults = {name: param.default for name, param in
+                inspect.signature(model_class(base.arch).__init__).parameters.items()
+                if param.default is not inspect.Parameter.empty
+                and name not in ("num_classes", "in_channels", "input_size")}
+    return base.updated({"model": {**defaults, **base.model}, **variant.overrides, "seed": seed})

@@ -13,7 +13,7 @@
   ``lr``, ``images_per_s`` (all ranks together);
 - ``epoch``: ``epoch``, ``train_loss``, ``train_top1_error``, ``train_top5_error`` (on the
   augmented training batches, dropout on), ``val_top1_error``, ``val_top5_error``,
-  ``val_loss``, ``lr``, ``seconds``;
+  ``val_loss``, ``lr``, ``seconds`` (training, without the validation), ``val_seconds``;
 - ``lr_drop``, ``warning`` (``message``), ``nan``, ``interrupt``, ``end``.
 
 Only rank 0 of a distributed run has an enabled logger: it alone writes the log and prints

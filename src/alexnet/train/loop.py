@@ -346,15 +346,16 @@ class Trainer:
         # Every rank takes part (the broadcast), though only rank 0 has a validation loader.
         if self.data.val_store is not None and ((self.epoch + 1) % cfg.eval_every == 0
                                                  or self.epoch + 1 == cfg.epochs):
-            values = [math.nan] * 4
+            values = [math.nan] * 5
             if ctx.is_main:
+                t_val = time.perf_counter()
                 m = evaluate_model(self.model, self.data.val_loader, self.data.view_fn, device=self.device,
                                    amp_dtype=self.amp_dtype, progress=False)
-                values = [m["top1_error"], m["top5_error"], m["loss"], m["num_images"]]
+                values = [m["top1_error"], m["top5_error"], m["loss"], m["num_images"], time.perf_counter() - t_val]
             values = broadcast_floats(ctx, values)
             val = values[0]
             record.update(val_top1_error=values[0], val_top5_error=values[1], val_loss=values[2],
-                          val_images=int(values[3]))
+                          val_images=int(values[3]), val_seconds=values[4])
         self.history.append(record)
         self.logger.event("epoch", **record)
         stalled = None
