@@ -24,7 +24,8 @@ def test_paper_recipe_holds_the_papers_numbers():
     assert (cfg.augment, cfg.input_size, cfg.lighting_std) == ("paper", 224, 0.1)
     # where the paper is silent or does not train, Krizhevsky's code (docs/SPEC.md)
     assert dict(cfg.model) == {"init": "cuda-convnet", "lrn_alpha": "cuda-convnet", "lrn_per_tower": True}
-    assert cfg.lighting_scale == "cuda-convnet2" and cfg.warmup_steps == 0
+    assert cfg.lighting_scale == "cuda-convnet2"
+    assert cfg.warmup_steps == 100      # our one addition: a linear warm-up over the first 100 steps (config.py)
     assert resolve_config(None, {"arch": "alexnet2012"}).recipe == "paper"
 
 
