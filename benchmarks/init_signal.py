@@ -14,7 +14,6 @@ Prints a table and writes JSON (default benchmarks/results/init-signal-<date>.js
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

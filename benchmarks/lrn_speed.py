@@ -160,8 +160,6 @@ def bar_chart(result: dict, png: Path) -> Path:
 
 
 def run(args) -> tuple[dict, Path]:
-    import torch
-
     from alexnet.device import resolve_device
     device = resolve_device(args.device)
     args.input_size = args.input_size or (224 if device.type == "cuda" else 64)

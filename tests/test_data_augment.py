@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from alexnet.constants import SPEC_IMAGENET_PCA
 from alexnet.data.augment import LIGHTING_SCALES, PaperTrainTransform, RandomResizedCropTransform, ViewTrainTransform

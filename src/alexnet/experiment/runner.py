@@ -40,7 +40,7 @@ from ..train.log import LOG_NAME
 from ..train.loop import TrainingDiverged, TrainingStalled
 from ..train.runner import CONFIG_NAME, run_training
 from ..weights import WEIGHTS_NAME
-from .ablations import NAMES, Ablation, Variant, ablation
+from .ablations import NAMES, Variant, ablation
 from .presets import Preset, preset as get_preset, resize_for
 from .report import write_report
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Literal, get_args
 
-import torch
 from torch import nn
 
+from .hooks import FixedInputHooks
 from .layers import LRN_ALPHA_CONVENTIONS, AlphaConvention, CeilPad2d, LocalResponseNorm, ceil_rule_padding
 
 Pooling = Literal["overlapping", "non-overlapping"]
@@ -63,7 +63,7 @@ def pool5_size(input_size: int, pooling: str = "overlapping") -> int:
     return n
 
 
-class AlexNet2012(nn.Module):
+class AlexNet2012(FixedInputHooks, nn.Module):
     """The network of Krizhevsky, Sutskever & Hinton (2012), one device, two towers as groups.
 
     Args:
@@ -86,6 +86,7 @@ class AlexNet2012(nn.Module):
             224 and 227 both give 6×6×256 pool5 maps (9216 inputs to fc6).
     """
 
+    ARCH = "alexnet2012"
     #: The module whose output is each named layer (conv maps and fc vectors after their ReLU,
     #: pool5 as fc6 sees it): what :mod:`alexnet.use.layers` reads.
     LAYER_OUTPUTS = {"conv1": "features.relu1", "conv2": "features.relu2", "conv3": "features.relu3",
@@ -160,27 +161,7 @@ class AlexNet2012(nn.Module):
                 nn.init.normal_(m.weight, 0.0, std[layer])
                 nn.init.constant_(m.bias, bias[layer])
 
-    # -- timm-style hooks ----------------------------------------------------------------------
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Images (N, C, H, W) → pool5 maps (N, 256, 6, 6) at 224/227."""
-        return self.features(x)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """pool5 maps → logits (N, num_classes), or the 4096-d fc7 vector if ``pre_logits``."""
-        if tuple(x.shape[1:]) != self.pool5_shape:
-            raise ValueError(
-                f"alexnet2012 was built for input_size={self.input_size} (pool5 maps {self.pool5_shape}) "
-                f"but got pool5 maps {tuple(x.shape[1:])}; feed {self.input_size}-pixel crops or build the "
-                f"model with input_size equal to your crop size")
-        x = self.pre_logits(torch.flatten(x, 1))
-        return x if pre_logits else self.fc8(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.fc8
-
+    # -- timm-style hooks (forward_features, forward_head, get_classifier: FixedInputHooks) ------
     def reset_classifier(self, num_classes: int) -> None:
         """Replace fc8 with a freshly initialised layer of ``num_classes`` outputs (for fine-tuning)."""
         self.num_classes = num_classes

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-import torch
 from torch import nn
+
+from .hooks import FixedInputHooks
 
 
 def pool5_side(input_size: int) -> int:
@@ -26,7 +27,7 @@ def pool5_side(input_size: int) -> int:
     return n
 
 
-class AlexNetD2L(nn.Module):
+class AlexNetD2L(FixedInputHooks, nn.Module):
     """d2l's ``AlexNet`` with the paper's layer names.
 
     Args:
@@ -36,6 +37,7 @@ class AlexNetD2L(nn.Module):
         input_size: side of the square input; sets fc6's width (224 → 6,400).
     """
 
+    ARCH = "alexnet_d2l"
     LAYER_OUTPUTS = {"conv1": "features.relu1", "conv2": "features.relu2", "conv3": "features.relu3",
                      "conv4": "features.relu4", "conv5": "features.relu5", "pool5": "features.pool5",
                      "fc6": "pre_logits.relu6", "fc7": "pre_logits.relu7"}
@@ -64,25 +66,6 @@ class AlexNetD2L(nn.Module):
             ("fc7", nn.Linear(4096, 4096)), ("relu7", nn.ReLU()), ("drop7", nn.Dropout(dropout)),
         ]))
         self.fc8 = nn.Linear(4096, num_classes)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Images (N, C, H, W) → pool5 maps (N, 256, 5, 5) at 224."""
-        return self.features(x)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """pool5 maps → logits, or the 4096-d fc7 vector (after its ReLU) if ``pre_logits``."""
-        if tuple(x.shape[1:]) != self.pool5_shape:
-            raise ValueError(f"alexnet_d2l was built for input_size={self.input_size} (pool5 maps "
-                             f"{self.pool5_shape}) but got {tuple(x.shape[1:])}; feed {self.input_size}-pixel "
-                             f"images or build it with input_size equal to your image size")
-        x = self.pre_logits(torch.flatten(x, 1))
-        return x if pre_logits else self.fc8(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.fc8
 
     def reset_classifier(self, num_classes: int) -> None:
         """A fresh fc8 of ``num_classes`` outputs (PyTorch's default init, as the seed)."""

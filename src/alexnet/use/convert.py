@@ -15,7 +15,6 @@ alone, as torchvision saves it, checked by loading it into ``torchvision.models.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 
