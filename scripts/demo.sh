@@ -3,6 +3,7 @@
 # write runs/demo/{report.json,model.safetensors,curves.png}. Extra arguments go to `alexnet demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export ALEXNET_DEMO_STARTED="${ALEXNET_DEMO_STARTED:-$(date +%s.%N)}"   # report.json counts the set-up too
 EXTRAS="${EXTRAS-}" bash scripts/setup.sh   # the demo needs no test extras
 FMNIST=/usr/share/datasets/fashion-mnist
 if [ ! -e "$FMNIST/train-images-idx3-ubyte.gz" ] && [ -z "${FASHION_MNIST_DIR:-}" ] \

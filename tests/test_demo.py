@@ -14,6 +14,7 @@ from train_fixtures import write_fashion_idx
 @pytest.mark.slow   # ~5 s: a short training run, then evaluate
 def test_demo_reports_the_test_accuracy_of_the_weights_it_saved(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("ALEXNET_DEMO_STARTED", raising=False)
     fm = write_fashion_idx(tmp_path / "fm")
     out = tmp_path / "demo"
     rc = cli(["demo", "--out", str(out), "--data", str(fm), "--device", "cpu", "--profile", "cpu",
@@ -40,6 +41,13 @@ def test_demo_reports_the_test_accuracy_of_the_weights_it_saved(tmp_path, monkey
     # evaluate and the trainer's validation run the same float32 net on the same batches of 16, so the same
     # kernels: equal here; only the mean over batches may round differently (~1e-8 relative)
     assert evaluated["loss"] == pytest.approx(epochs[-1]["val_loss"], rel=1e-5)
+
+    # where the time went: the parts add up to the total, and training and evaluation are the log's
+    t = report["time"]
+    assert t["train_steps"] == pytest.approx(sum(e["seconds"] for e in epochs), abs=0.1)   # rounded to 0.1 s
+    assert t["evaluate"] == pytest.approx(sum(e["val_seconds"] for e in epochs), abs=0.1)
+    parts = t["setup"] + t["prepare_data"] + t["train_steps"] + t["evaluate"] + t["other"]
+    assert parts == pytest.approx(t["total"], abs=0.3) and min(t.values()) >= 0   # five roundings of 0.05
 
     _, meta = load_weights(out / "model.safetensors")
     assert meta.model_kwargs["in_channels"] == 1 and meta.model_kwargs["num_classes"] == 10
