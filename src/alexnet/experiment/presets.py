@@ -51,8 +51,6 @@ def preset(name: str) -> Preset:
 
 
 def resize_for(stored_size: int, input_size: int) -> int:
-    """The side stored images are resized to before the crop: the stored size when it is at
-    least the crop (ImageNet's 256 for 224), else the crop at the paper's ratio (64 → 73)."""
-    if stored_size >= input_size:
-        return stored_size
-    return round(input_size / PAPER_CROP_RATIO)
+    """The config's ``resize`` for these stored images: 0 (the stored size) when they are at least
+    the crop (ImageNet's 256 for 224), else the crop at the paper's ratio (64 → 73)."""
+    return 0 if stored_size >= input_size else round(input_size / PAPER_CROP_RATIO)

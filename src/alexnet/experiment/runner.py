@@ -134,11 +134,8 @@ def _check_fits(p: Preset, store, device) -> None:
 
 def base_config(p: Preset, store, data: str | None, dataset: str | None, device: str) -> Config:
     """The paper recipe at the preset's size: what every variant shares."""
-    overrides = {**p.overrides, "data": data, "dataset": dataset, "device": device,
-                 "resize": resize_for(store.image_size, p.overrides["input_size"])}
-    if store.image_size >= p.overrides["input_size"]:
-        overrides["resize"] = 0
-    return resolve_config("paper", overrides)
+    return resolve_config("paper", {**p.overrides, "data": data, "dataset": dataset, "device": device,
+                                    "resize": resize_for(store.image_size, p.overrides["input_size"])})
 
 
 def _variant_dir(out: Path, variant: str, seed: int) -> Path:
@@ -183,16 +180,10 @@ def _one_run(cfg: Config, run_dir: Path, target: float, num_classes: int,
         return record
     started = time.time()
     try:
-        if (run_dir / WEIGHTS_NAME).is_file():
-            pass                                   # trained; only its record is missing
-        elif (run_dir / CHECKPOINT_NAME).is_file():
-            summary = run_training(None, run_dir, resume=True)
-            if summary["status"] != "done":
-                raise KeyboardInterrupt
-        else:
-            summary = run_training(cfg, run_dir)
-            if summary["status"] != "done":
-                raise KeyboardInterrupt
+        if not (run_dir / WEIGHTS_NAME).is_file():      # (with the weights: trained, only the record is missing)
+            resume = (run_dir / CHECKPOINT_NAME).is_file()
+            if run_training(None if resume else cfg, run_dir, resume=resume)["status"] != "done":
+                raise KeyboardInterrupt("interrupted; run the same command again to continue")   # checkpoint saved
     except (TrainingDiverged, TrainingStalled) as e:
         record = {"seed": cfg.seed, "status": "failed", "error": str(e), "run_dir": str(run_dir)}
     else:
