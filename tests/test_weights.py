@@ -54,3 +54,16 @@ def test_missing_wrong_and_damaged_weights_are_clear_errors(tmp_path):
         load_weights(tmp_path / "broken.safetensors")
     with pytest.raises(ValueError, match="class names"):
         save_weights(tmp_path / "x.safetensors", net, class_names=["only one"])
+
+
+def test_a_state_dict_that_only_looks_like_alexnets_is_refused_with_what_is_wrong(tmp_path):
+    # VGG's keys share AlexNet's first and last names (features.0, classifier.6) but not the rest
+    state = {"features.0.weight": torch.zeros(64, 3, 3, 3), "features.0.bias": torch.zeros(64),
+             "features.2.weight": torch.zeros(64, 64, 3, 3), "features.2.bias": torch.zeros(64),
+             "classifier.6.weight": torch.zeros(10, 4096), "classifier.6.bias": torch.zeros(10)}
+    path = tmp_path / "vgg-like.pth"
+    torch.save(state, path)
+    with pytest.raises(ValueError) as e:
+        models.load(path)
+    text = str(e.value)
+    assert str(path) in text and "another network" in text and "unexpected keys ['features.2.bias'" in text

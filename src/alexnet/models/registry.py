@@ -44,8 +44,9 @@ def load_state(model: nn.Module, state: dict[str, torch.Tensor], where: str) -> 
         if len(missing) == len(own):
             raise ValueError(f"{where} holds a state dict of another network: none of {type(model).__name__}'s "
                              f"keys ({', '.join(list(own)[:3])}, …) are in it; it has {', '.join(list(state)[:3])}, …")
-        raise ValueError(f"{where} does not fit {type(model).__name__}: missing keys {missing[:5]}, "
-                         f"unexpected keys {unexpected[:5]}")
+        raise ValueError(f"{where} is a state dict of another network or of another version of "
+                         f"{type(model).__name__}: missing keys {missing[:5]}, unexpected keys {unexpected[:5]} "
+                         f"({len(missing)} missing and {len(unexpected)} unexpected of {len(own)} expected)")
     wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})" for k, v in own.items()
              if state[k].shape != v.shape]
     if wrong:
