@@ -146,7 +146,7 @@ def test_an_interrupted_run_continues_from_its_checkpoint(fm, tmp_path):
 
 def test_comparisons_pair_seeds_and_say_when_a_difference_is_within_the_spread():
     def variant(name, errors, steps):
-        return {"name": name, "runs": [{"seed": s, "status": "done", "test_error": e, "steps_to_target": t}
+        return {"name": name, "runs": [{"seed": s, "status": "done", "test_error": e, "steps_to_target": t, "steps": 900}
                                        for s, (e, t) in enumerate(zip(errors, steps))]}
     result = {"variants": [variant("a", [0.10, 0.12, 0.11], [100, 120, 90]),
                            variant("b", [0.13, 0.14, 0.15], [600, None, 500])]}
@@ -156,6 +156,7 @@ def test_comparisons_pair_seeds_and_say_when_a_difference_is_within_the_spread()
     steps = compare(result, {"better": "a", "worse": "b", "measure": "steps_to_target"})
     assert steps["ratios"][0] == pytest.approx(6.0) and steps["ratios"][1] == float("inf")   # 600 / 100
     assert steps["verdict"] == "as the paper"
+    assert "b not in its 900 steps, a at 120 (> 7.5)" in steps["text"]      # a lower bound: 900 / 120
     noisy = {"variants": [variant("a", [0.10, 0.14, 0.11], [1, 1, 1]), variant("b", [0.12, 0.11, 0.12], [1, 1, 1])]}
     assert compare(noisy, {"better": "a", "worse": "b", "measure": "test_error"})["verdict"] == "within the spread"
     worse = {"variants": [variant("a", [0.15, 0.16], [1, 1]), variant("b", [0.10, 0.11], [1, 1])]}

@@ -72,10 +72,12 @@ def compare(result: dict[str, Any], comparison: dict[str, Any]) -> dict[str, Any
             parts.append(f"{sb}/{sa} = {sb / sa:.2f}")
         elif sa is not None:
             ratios.append(float("inf"))
-            parts.append(f"{worse} never, {better} at {sa}")
+            ran = b[s].get("steps")
+            parts.append(f"{worse} not in its {ran} steps, {better} at {sa}" + (f" (> {ran / sa:.1f})" if ran else ""))
         elif sb is not None:
             ratios.append(0.0)
-            parts.append(f"{better} never, {worse} at {sb}")
+            ran = a[s].get("steps")
+            parts.append(f"{better} not in its {ran} steps, {worse} at {sb}" + (f" (< {sb / ran:.2f})" if ran else ""))
         else:
             parts.append("neither reached it")
     if not ratios:
