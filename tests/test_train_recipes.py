@@ -206,3 +206,14 @@ def test_step_schedule_every_30_epochs():
     assert lrs[0] == lrs[29] == 0.01
     # 0.01 × 0.1 (× 0.1) in float64: isclose's rel 1e-9 covers the rounding
     assert math.isclose(lrs[30], 1e-3) and math.isclose(lrs[59], 1e-3) and math.isclose(lrs[60], 1e-4)
+
+
+def test_linear_schedule_falls_in_a_straight_line_to_zero_after_the_warm_up():
+    from alexnet.train.schedule import Schedule
+    sched = Schedule("linear", 0.01)
+    total, warm = 100, 10
+    lrs = [sched.lr_at(t, total, warm) for t in range(total)]
+    assert lrs[0] == pytest.approx(0.001) and lrs[9] == pytest.approx(0.01)       # the warm-up: (t+1)/10
+    assert lrs[10] == pytest.approx(0.01) and lrs[55] == pytest.approx(0.005)    # 0.01 · (100 − t) / 90
+    assert lrs[-1] == pytest.approx(0.01 / 90) and all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+    assert sched.epoch_end(0, 0.5) is False and sched.lr == 0.01                 # no per-epoch drops

@@ -78,7 +78,7 @@ class Config:
     bias_lr_mult: float = _num(1.0, 0.0)  # biases learn at lr × this (cuda-convnet2 and Caffe: 2)
     batch_size: int = _num(128, 1)      # global batch; each of N ranks takes batch_size / N
     epochs: int = _num(90, 1)
-    schedule: Literal["plateau", "step", "constant"] = "constant"
+    schedule: Literal["plateau", "step", "linear", "constant"] = "constant"
     lr_factor: float = _num(0.1, 0.0, 1.0, lo_open=True)
     plateau_patience: int = _num(5, 1)  # epochs without improvement before the lr is divided
     plateau_min_delta: float = _num(0.001, 0.0)   # an improvement lowers top-1 error by at least this

@@ -48,7 +48,7 @@ from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from .distributed import DistContext, all_reduce_sum, broadcast_floats
 from .log import RunLogger
 from .optim import build_optimizer, set_lr
-from .schedule import make_schedule, warmup_factor
+from .schedule import make_schedule
 
 
 class TrainingDiverged(RuntimeError):
@@ -256,8 +256,8 @@ class Trainer:
     def _train_epoch(self, per_epoch: int) -> bool:
         """Train the rest of the current epoch; False if a stop was requested."""
         cfg, ctx, logger = self.cfg, self.ctx, self.logger
+        per_step = self.schedule.kind == "linear" or self.step < cfg.warmup_steps   # else one rate per epoch
         set_lr(self.optimizer, self.schedule.lr)
-        warming = self.step < cfg.warmup_steps
         loader = self.data.train_loader
         loader.set_epoch(self.epoch, start_batch=self.batch)
         self.model.train()
@@ -268,9 +268,9 @@ class Trainer:
         for images, labels in (loader if self.batch < per_epoch else ()):
             images = images.to(self.device, non_blocking=True)
             labels = labels.to(self.device, non_blocking=True)
-            if warming:
-                set_lr(self.optimizer, self.schedule.lr * warmup_factor(self.step, cfg.warmup_steps))
-                warming = self.step < cfg.warmup_steps
+            if per_step:
+                set_lr(self.optimizer, self.schedule.lr_at(self.step, cfg.epochs * per_epoch, cfg.warmup_steps))
+                per_step = self.schedule.kind == "linear" or self.step < cfg.warmup_steps
             seed = step_seed(cfg.seed, ctx.rank, self.step)
             self.generator.manual_seed(seed)
             torch.manual_seed(seed)  # dropout draws from the default generators
@@ -339,7 +339,7 @@ class Trainer:
         n = max(sums[3], 1.0)
         record: dict[str, Any] = {"epoch": self.epoch, "step": self.step, "train_loss": sums[0] / n,
                                   "train_top1_error": 1.0 - sums[1] / n, "train_top5_error": 1.0 - sums[2] / n,
-                                  "lr": self.schedule.lr, "seconds": seconds}
+                                  "lr": self.optimizer.param_groups[0]["lr"], "seconds": seconds}   # the last step's
         if not math.isfinite(record["train_loss"]):
             self._diverged(record["train_loss"])
         val = None

@@ -15,6 +15,8 @@ Kinds:
   last drop). Without validation data there is nothing to plateau on: :func:`check_schedule`
   refuses the run before it starts.
 - ``step`` (torchvision): multiply by ``factor`` every ``step_epochs`` epochs.
+- ``linear``: after the warm-up, down in a straight line to 0 at the run's last step, step by
+  step (for runs too short to reach a plateau: the demo's few CPU epochs).
 - ``constant``.
 
 ``warmup_steps`` (a recipe key, 0 by default): the rate grows linearly from lr/warmup_steps to lr
@@ -37,8 +39,8 @@ class Schedule:
 
     def __init__(self, kind: str, lr: float, *, factor: float = 0.1, patience: int = 5,
                  min_delta: float = 0.0, max_drops: int = 3, step_epochs: int = 30):
-        if kind not in ("plateau", "step", "constant"):
-            raise ValueError(f"unknown schedule {kind!r}; use plateau, step or constant")
+        if kind not in ("plateau", "step", "linear", "constant"):
+            raise ValueError(f"unknown schedule {kind!r}; use plateau, step, linear or constant")
         self.kind, self.base_lr, self.factor = kind, float(lr), float(factor)
         self.patience, self.min_delta, self.max_drops = int(patience), float(min_delta), int(max_drops)
         self.step_epochs = int(step_epochs)
@@ -58,7 +60,7 @@ class Schedule:
             if changed:
                 self.drop_epochs.append(epoch)
             return changed
-        if self.kind == "constant" or val_error is None:
+        if self.kind in ("constant", "linear") or val_error is None:
             return False
         if val_error < self.best - self.min_delta:
             self.best, self.last_improvement = val_error, epoch
@@ -71,6 +73,15 @@ class Schedule:
             self.drop_epochs.append(epoch)
             return True
         return False
+
+    def lr_at(self, step: int, total_steps: int, warmup_steps: int = 0) -> float:
+        """The rate of global step ``step`` (0-based) of a run of ``total_steps``: the epoch's rate,
+        times the warm-up factor, or for ``linear`` the straight line from ``lr`` after the warm-up
+        to 0 after the last step."""
+        lr = self.lr
+        if self.kind == "linear" and step >= warmup_steps:
+            lr = self.base_lr * max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+        return lr * warmup_factor(step, warmup_steps)
 
     def state_dict(self) -> dict[str, Any]:
         return {"lr": self.lr, "best": self.best, "last_improvement": self.last_improvement, "drops": self.drops,
