@@ -188,3 +188,24 @@ def test_bad_requests_are_clear_errors(fm, tmp_path, capsys):
     run_experiment("lrn", preset="smoke", data=str(fm), out=tmp_path / "same", device="cpu", say=quiet)
     with pytest.raises(ValueError, match="holds another experiment"):
         run_experiment("dropout", preset="smoke", data=str(fm), out=tmp_path / "same", device="cpu", say=quiet)
+
+
+@pytest.mark.slow   # ~10 s: one smoke run
+def test_report_only_writes_the_finished_runs_and_trains_nothing(fm, tmp_path):
+    out = tmp_path / "act"
+
+    def stop_before_the_second_run(text):
+        if "run 2/2" in text:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment("activation", preset="smoke", data=str(fm), out=out, device="cpu",
+                       say=stop_before_the_second_run)
+    result = run_experiment("activation", preset="smoke", data=str(fm), out=out, device="cpu", say=quiet,
+                            train=False)
+    assert not (out / "runs" / "tanh" / "seed-0").exists()                 # nothing trained, not even started
+    assert [len(v["runs"]) for v in result["variants"]] == [1, 0]
+    assert result["not_finished"] == [{"variant": "tanh", "seed": 0}]
+    assert result["variants"][1]["mean"] == {} and result["variants"][1]["reached_target"] == "0/0"
+    assert "Not finished yet" in (out / "results.md").read_text() and "tanh seed 0" in (out / "results.md").read_text()
+    assert json.loads((out / "results.json").read_text())["not_finished"] == [{"variant": "tanh", "seed": 0}]

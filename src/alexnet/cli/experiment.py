@@ -16,7 +16,7 @@ def run_experiment_command(args: argparse.Namespace) -> int:
     from alexnet.experiment import run_experiment
     result = run_experiment(args.name, preset=args.preset, seeds=args.seeds, seed=args.seed, data=args.data,
                             dataset=args.dataset, out=args.out, device=args.device,
-                            say=lambda text: print(text, file=sys.stderr, flush=True))
+                            say=lambda text: print(text, file=sys.stderr, flush=True), train=not args.report_only)
     results = result if isinstance(result, list) else [result]
     out = Path(args.out or f"runs/experiments/{args.name}-{args.preset}")
     if args.json:
@@ -47,4 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="output directory (default runs/experiments/NAME-PRESET)")
     add_device(p)
     p.add_argument("--json", action="store_true", help="print results.json instead of the table")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: write the results of the runs finished so far (the rest are listed as "
+                        "not finished)")
     p.set_defaults(func=run_experiment_command)

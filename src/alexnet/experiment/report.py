@@ -137,6 +137,10 @@ def experiment_markdown(result: dict[str, Any]) -> str:
                      f"{got['verdict']} |")
     for nr in result.get("not_run", []):
         lines.append(f"\nNot run: {nr['name']}: {nr['reason']}.")
+    if result.get("not_finished"):
+        runs = ", ".join(f"{r['variant']} seed {r['seed']}" for r in result["not_finished"])
+        lines.append(f"\nNot finished yet (left out of the means above; the same command without "
+                     f"--report-only trains them): {runs}.")
     for note in result.get("notes", []):
         lines.append(f"\nNote: {note}.")
     failed = [f"{v['name']} seed {r['seed']}: {r.get('error')}" for v in result["variants"] for r in v["runs"]

@@ -197,14 +197,20 @@ def run_experiment(name: str, *, preset: str = "cpu", seeds: int = 1, seed: int 
                    data: str | os.PathLike | None = None, dataset: str | None = None,
                    out: str | os.PathLike | None = None, device: str = "auto",
                    say: Callable[[str], None] = print,
-                   finished: dict[str, dict[str, Any]] | None = None) -> dict[str, Any] | list[dict[str, Any]]:
+                   finished: dict[str, dict[str, Any]] | None = None,
+                   train: bool = True) -> dict[str, Any] | list[dict[str, Any]]:
     """Run the ablation ``name`` (or ``"all"``: each into ``out/<name>``); returns results.json's
-    content (a list of them for ``all``). See the module docstring for what is written."""
+    content (a list of them for ``all``). See the module docstring for what is written.
+
+    ``train=False`` trains nothing: the results are written from the runs finished so far (a
+    run not finished is listed under ``not_finished``), for a report while, or after, the rest
+    runs elsewhere."""
     if name == "all":
         root = Path(out or f"runs/experiments/all-{preset}")
         shared: dict[str, dict[str, Any]] = {}
         results = [run_experiment(n, preset=preset, seeds=seeds, seed=seed, data=data, dataset=dataset,
-                                  out=root / n, device=device, say=say, finished=shared) for n in NAMES]
+                                  out=root / n, device=device, say=say, finished=shared, train=train)
+                   for n in NAMES]
         write_report(root, results, combined=True)
         return results
     abl = ablation(name)
@@ -239,6 +245,7 @@ def run_experiment(name: str, *, preset: str = "cpu", seeds: int = 1, seed: int 
     _check_spec(out, spec)
     log = JsonlWriter(out / "experiment.log.jsonl")
     records: dict[str, list[dict[str, Any]]] = {v.name: [] for v in variants}
+    not_finished: list[dict[str, Any]] = []
     total, n = len(variants) * len(seed_list), 0
     try:
         for s in seed_list:
@@ -247,6 +254,9 @@ def run_experiment(name: str, *, preset: str = "cpu", seeds: int = 1, seed: int 
                 run_dir = _variant_dir(out, v.name, s)
                 cfg = variant_config(base, v, s)
                 done_before = (run_dir / RESULT_NAME).is_file()
+                if not train and not done_before:
+                    not_finished.append({"variant": v.name, "seed": s})
+                    continue
                 say(f"[experiment {name}] run {n}/{total}: {v.name}, seed {s}"
                     + (" (finished earlier)" if done_before else ""))
                 log.write("run", variant=v.name, seed=s, run_dir=str(run_dir), finished_earlier=done_before)
@@ -270,6 +280,7 @@ def run_experiment(name: str, *, preset: str = "cpu", seeds: int = 1, seed: int 
         "variants": [summarize_variant(v.name, records[v.name]) for v in variants],
         "not_run": [{"name": v.name, "reason": "PCA lighting does not apply to 1-channel (grey) images"}
                     for v in skipped],
+        "not_finished": not_finished,
         "notes": list(abl.notes),
         "paper": {"question": abl.question,
                   "comparisons": [{"better": c.better, "worse": c.worse, "measure": c.measure, "claim": c.paper,
