@@ -192,20 +192,25 @@ def test_bad_requests_are_clear_errors(fm, tmp_path, capsys):
 
 @pytest.mark.slow   # ~10 s: one smoke run
 def test_report_only_writes_the_finished_runs_and_trains_nothing(fm, tmp_path):
-    out = tmp_path / "act"
+    out = tmp_path / "all"
 
     def stop_before_the_second_run(text):
         if "run 2/2" in text:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_experiment("activation", preset="smoke", data=str(fm), out=out, device="cpu",
+        run_experiment("activation", preset="smoke", data=str(fm), out=out / "activation", device="cpu",
                        say=stop_before_the_second_run)
-    result = run_experiment("activation", preset="smoke", data=str(fm), out=out, device="cpu", say=quiet,
-                            train=False)
-    assert not (out / "runs" / "tanh" / "seed-0").exists()                 # nothing trained, not even started
-    assert [len(v["runs"]) for v in result["variants"]] == [1, 0]
-    assert result["not_finished"] == [{"variant": "tanh", "seed": 0}]
-    assert result["variants"][1]["mean"] == {} and result["variants"][1]["reached_target"] == "0/0"
-    assert "Not finished yet" in (out / "results.md").read_text() and "tanh seed 0" in (out / "results.md").read_text()
-    assert json.loads((out / "results.json").read_text())["not_finished"] == [{"variant": "tanh", "seed": 0}]
+    results = run_experiment("all", preset="smoke", data=str(fm), out=out, device="cpu", say=quiet, train=False)
+    assert [p.parent.parent.name for p in out.glob("*/runs/*/seed-*/log.jsonl")] == ["relu"]   # nothing trained
+    activation, lrn = results[0], results[1]
+    assert [len(v["runs"]) for v in activation["variants"]] == [1, 0]
+    assert activation["not_finished"] == [{"variant": "tanh", "seed": 0}]
+    assert activation["variants"][1]["mean"] == {} and activation["variants"][1]["reached_target"] == "0/0"
+    # lrn's paper setting is relu's run: shared, so reported; no-lrn was never trained
+    assert [len(v["runs"]) for v in lrn["variants"]] == [1, 0]
+    assert lrn["variants"][0]["runs"][0]["same_run_as"] == str(out / "activation" / "runs" / "relu" / "seed-0")
+    assert lrn["not_finished"] == [{"variant": "no-lrn", "seed": 0}]
+    md = (out / "activation" / "results.md").read_text()
+    assert "Not finished yet" in md and "tanh seed 0" in md
+    assert json.loads((out / "lrn" / "results.json").read_text())["not_finished"] == [{"variant": "no-lrn", "seed": 0}]

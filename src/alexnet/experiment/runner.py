@@ -254,7 +254,8 @@ def run_experiment(name: str, *, preset: str = "cpu", seeds: int = 1, seed: int 
                 run_dir = _variant_dir(out, v.name, s)
                 cfg = variant_config(base, v, s)
                 done_before = (run_dir / RESULT_NAME).is_file()
-                if not train and not done_before:
+                shared_done = bool(finished) and finished.get(config_key(cfg), {}).get("status") == "done"
+                if not train and not done_before and not shared_done:   # (a shared run is a record, not training)
                     not_finished.append({"variant": v.name, "seed": s})
                     continue
                 say(f"[experiment {name}] run {n}/{total}: {v.name}, seed {s}"
