@@ -93,10 +93,8 @@ def test_grey_data_runs_no_lighting_variant_and_says_why(fm, tmp_path):
     assert configs["none"]["resize"] == 73 and configs["none"]["input_size"] == 64
 
 
-@pytest.mark.slow   # ~10 s: smoke training runs
-def test_a_half_finished_experiment_resumes_without_redoing_finished_runs(fm, tmp_path):
-    out = tmp_path / "act"
-
+def train_relu_then_stop(fm, out):
+    """The smoke activation experiment, interrupted after its first run (relu, seed 0)."""
     def stop_before_the_second_run(text):
         if "run 2/2" in text:
             raise KeyboardInterrupt
@@ -104,6 +102,12 @@ def test_a_half_finished_experiment_resumes_without_redoing_finished_runs(fm, tm
     with pytest.raises(KeyboardInterrupt):
         run_experiment("activation", preset="smoke", data=str(fm), out=out, device="cpu",
                        say=stop_before_the_second_run)
+
+
+@pytest.mark.slow   # ~10 s: smoke training runs
+def test_a_half_finished_experiment_resumes_without_redoing_finished_runs(fm, tmp_path):
+    out = tmp_path / "act"
+    train_relu_then_stop(fm, out)
     first = out / "runs" / "relu" / "seed-0"
     stamp = (first / "result.json").stat().st_mtime_ns
     log_lines = len(read_jsonl(first / "log.jsonl"))
@@ -193,14 +197,7 @@ def test_bad_requests_are_clear_errors(fm, tmp_path, capsys):
 @pytest.mark.slow   # ~10 s: one smoke run
 def test_report_only_writes_the_finished_runs_and_trains_nothing(fm, tmp_path):
     out = tmp_path / "all"
-
-    def stop_before_the_second_run(text):
-        if "run 2/2" in text:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run_experiment("activation", preset="smoke", data=str(fm), out=out / "activation", device="cpu",
-                       say=stop_before_the_second_run)
+    train_relu_then_stop(fm, out / "activation")
     results = run_experiment("all", preset="smoke", data=str(fm), out=out, device="cpu", say=quiet, train=False)
     assert [p.parent.parent.name for p in out.glob("*/runs/*/seed-*/log.jsonl")] == ["relu"]   # nothing trained
     activation, lrn = results[0], results[1]
