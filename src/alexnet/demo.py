@@ -14,11 +14,12 @@ with two changes a few-epoch budget needs, both in :data:`PROFILES`:
 
 - the schedule: after the recipe's warm-up, the rate falls linearly from 0.01 to 0 at the last step
   (``linear``) instead of ÷10 on a plateau of the validation error, which a run this short never
-  reaches. Measured on the CPU profile (docs/REPRODUCTION.md §2): 0.890 with ``linear`` against 0.888
-  with the paper's ÷10 at a fixed epoch, with fewer steps;
+  reaches. Measured on the CPU profile (docs/REPRODUCTION.md §2, one seed): 0.890 with ``linear``
+  against 0.886 with the paper's ÷10 for the last epoch over the same 6 × 280 steps;
 - the size, for the CPU profile: images resized to :data:`CPU_INPUT_SIZE` px instead of 224 and
   :data:`CPU_STEPS_PER_EPOCH` batches per epoch (a fresh random part of the shuffled training
-  set each epoch), to fit ten minutes on two cores with set-up included.
+  set each epoch), chosen to fit ten minutes on two cores with set-up included (this profile's
+  end-to-end minutes are not yet measured on a fresh clone).
 
 ``profile="auto"`` picks ``full`` (224 px, all 60,000 images per epoch) on a GPU, ``cpu`` otherwise.
 The test accuracy is the last epoch's evaluation of the final weights on all 10,000 test images

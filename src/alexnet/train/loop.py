@@ -253,10 +253,14 @@ class Trainer:
             self._restore_signal_handlers(previous)
             logger.close()
 
+    def _lr_per_step(self) -> bool:
+        """Whether the next step sets its own rate (warm-up, linear decay); else one rate per epoch."""
+        return self.schedule.kind == "linear" or self.step < self.cfg.warmup_steps
+
     def _train_epoch(self, per_epoch: int) -> bool:
         """Train the rest of the current epoch; False if a stop was requested."""
         cfg, ctx, logger = self.cfg, self.ctx, self.logger
-        per_step = self.schedule.kind == "linear" or self.step < cfg.warmup_steps   # else one rate per epoch
+        per_step = self._lr_per_step()
         set_lr(self.optimizer, self.schedule.lr)
         loader = self.data.train_loader
         loader.set_epoch(self.epoch, start_batch=self.batch)
@@ -270,7 +274,7 @@ class Trainer:
             labels = labels.to(self.device, non_blocking=True)
             if per_step:
                 set_lr(self.optimizer, self.schedule.lr_at(self.step, cfg.epochs * per_epoch, cfg.warmup_steps))
-                per_step = self.schedule.kind == "linear" or self.step < cfg.warmup_steps
+                per_step = self._lr_per_step()
             seed = step_seed(cfg.seed, ctx.rank, self.step)
             self.generator.manual_seed(seed)
             torch.manual_seed(seed)  # dropout draws from the default generators
