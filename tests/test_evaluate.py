@@ -139,6 +139,29 @@ def test_ten_view_probabilities_are_the_mean_of_the_ten_softmaxes():
     assert not torch.allclose(centre_probs, probs)   # they differ by up to 0.04, allclose allows 1e-5
 
 
+def test_ten_views_of_a_whole_image_run_two_and_average_the_same():
+    # crop = the stored side (Fashion-MNIST seen whole): the 10 views are 5 copies of the image and 5
+    # of its mirror, so 2 forward passes give the 10-view average
+    from alexnet.evaluate.run import distinct_views
+    loader, images, _ = batches()
+    fn = view_fn_from_preprocessing({**PRE, "crop": STORED}, None, views=10, stored_size=STORED)
+    ten = fn(images)
+    two = distinct_views(ten)
+    assert two.shape[0] == 2 and torch.equal(two[0], ten[0]) and torch.equal(two[1], images.float().flip(-1) / 255)
+    model = tiny_model(2, side=STORED)
+    probs, _ = predict_probs(model, loader, fn, device="cpu", progress=False)
+    with torch.no_grad():
+        expected = torch.stack([model(v).softmax(1) for v in ten]).mean(0)     # all 10, by hand
+    torch.testing.assert_close(probs, expected)   # float32 default (rtol 1.3e-6): sums in another order
+    # views that differ (crop < side) are all kept
+    assert distinct_views(view_fn_from_preprocessing(PRE, None, views=10)(images)).shape[0] == 10
+    counted = []
+    model_counting = nn.Sequential(model)
+    model_counting.register_forward_hook(lambda m, i, o: counted.append(i[0].shape[0]))
+    predict_probs(model_counting, loader[:1], fn, device="cpu", progress=False)
+    assert counted == [2 * loader[0][0].shape[0]]          # one pass of 2 views, not 10
+
+
 def test_ensemble_of_one_equals_the_model_and_of_two_the_mean():
     a, b = tiny_model(2), tiny_model(3)
     loader, _, _ = batches()

@@ -211,3 +211,53 @@ def test_report_only_writes_the_finished_runs_and_trains_nothing(fm, tmp_path):
     md = (out / "activation" / "results.md").read_text()
     assert "Not finished yet" in md and "tanh seed 0" in md
     assert json.loads((out / "lrn" / "results.json").read_text())["not_finished"] == [{"variant": "no-lrn", "seed": 0}]
+
+
+@pytest.mark.slow   # ~10 s: two smoke runs
+def test_runs_from_an_earlier_results_file_count_as_finished_and_nothing_else_is_merged(fm, tmp_path, capsys):
+    first = tmp_path / "machine-a"
+    old = run_experiment("pooling", preset="smoke", data=str(fm), out=first, device="cpu", say=quiet)
+    results_file = first / "results.json"
+
+    # seeds 0 and 1 in a fresh folder, the runs of seed 0 read from the file: nothing is trained
+    out = tmp_path / "merged"
+    said = []
+    merged = run_experiment("pooling", preset="smoke", seeds=2, data=str(fm), out=out, device="cpu",
+                            say=said.append, train=False, runs_from=[results_file])
+    assert list(out.glob("runs/*/seed-*/log.jsonl")) == []
+    assert merged["not_finished"] == [{"variant": "overlapping", "seed": 1}, {"variant": "non-overlapping", "seed": 1}]
+    assert merged["imported"] == [{"variant": v, "seed": 0, "from": str(results_file)}
+                                  for v in ("overlapping", "non-overlapping")]
+    for v_old, v_new in zip(old["variants"], merged["variants"]):
+        assert v_new["mean"]["test_error"] == v_old["mean"]["test_error"]          # the same records
+        run = json.loads((out / "runs" / v_new["name"] / "seed-0" / "result.json").read_text())
+        assert run["imported_from"] == str(results_file)
+        assert run["original_run_dir"] == str(first / "runs" / v_new["name"] / "seed-0")
+        # the config that training would have saved there: the saved configs still differ only in the switch
+        assert (json.loads((out / "runs" / v_new["name"] / "seed-0" / "config.json").read_text())
+                == json.loads((first / "runs" / v_new["name"] / "seed-0" / "config.json").read_text()))
+    assert "read from" in said[0] and "--runs-from" in (out / "results.md").read_text()
+
+    # training trains only what no file holds (seed 1), and a run finished here is kept
+    stamp = (out / "runs" / "overlapping" / "seed-0" / "result.json").stat().st_mtime_ns
+    run_experiment("pooling", preset="smoke", seeds=2, data=str(fm), out=out, device="cpu", say=quiet,
+                   runs_from=[results_file])
+    trained = sorted(str(p.relative_to(out).parent) for p in out.glob("runs/*/seed-*/log.jsonl"))
+    assert trained == ["runs/non-overlapping/seed-1", "runs/overlapping/seed-1"]
+    assert (out / "runs" / "overlapping" / "seed-0" / "result.json").stat().st_mtime_ns == stamp
+
+    # anything but the same experiment, preset, data and config is refused, naming what differs
+    from alexnet.experiment.ablations import ExperimentError
+    with pytest.raises(ExperimentError, match="holds the pooling experiment, not lrn"):
+        run_experiment("lrn", preset="smoke", data=str(fm), out=tmp_path / "l", device="cpu", say=quiet,
+                       runs_from=[results_file], train=False)
+    changed = json.loads(results_file.read_text())
+    changed["config"]["lr"] = 0.02
+    (tmp_path / "lr.json").write_text(json.dumps(changed))
+    with pytest.raises(ExperimentError, match=r"lr = 0.02 there, 0.01 here"):
+        run_experiment("pooling", preset="smoke", data=str(fm), out=tmp_path / "p", device="cpu", say=quiet,
+                       runs_from=[tmp_path / "lr.json"], train=False)
+    (tmp_path / "bad.json").write_text("[1, 2")
+    assert main(["experiment", "all", "--preset", "smoke", "--data", str(fm), "--out", str(tmp_path / "b"),
+                 "--runs-from", str(tmp_path / "bad.json"), "--report-only"]) == 2
+    assert "bad.json: not a readable results.json" in capsys.readouterr().err

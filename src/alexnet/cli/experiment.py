@@ -16,7 +16,8 @@ def run_experiment_command(args: argparse.Namespace) -> int:
     from alexnet.experiment import run_experiment
     result = run_experiment(args.name, preset=args.preset, seeds=args.seeds, seed=args.seed, data=args.data,
                             dataset=args.dataset, out=args.out, device=args.device,
-                            say=lambda text: print(text, file=sys.stderr, flush=True), train=not args.report_only)
+                            say=lambda text: print(text, file=sys.stderr, flush=True), train=not args.report_only,
+                            runs_from=args.runs_from or ())
     results = result if isinstance(result, list) else [result]
     out = Path(args.out or f"runs/experiments/{args.name}-{args.preset}")
     if args.json:
@@ -50,4 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: write the results of the runs finished so far (the rest are listed as "
                         "not finished)")
+    p.add_argument("--runs-from", action="append", metavar="RESULTS_JSON",
+                   help="an earlier results.json of the same experiment, preset, data and config (another "
+                        "machine's seeds, or a checkout whose run folders are gone): its finished runs count as "
+                        "finished here and are not trained again; repeat for several files (with all: each "
+                        "experiment's own results.json)")
     p.set_defaults(func=run_experiment_command)

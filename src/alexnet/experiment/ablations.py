@@ -112,6 +112,11 @@ ABLATIONS: dict[str, Ablation] = {a.name: a for a in (
 NAMES = tuple(ABLATIONS)
 
 
+class ExperimentError(ValueError):
+    """A request that cannot run (unknown name, a preset that does not fit the data, runs that
+    cannot be merged)."""
+
+
 def ablation(name: str) -> Ablation:
     if name not in ABLATIONS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(NAMES)} or all")

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..atomic import atomic_write_text
 from ..train.curves import curves_figure
+from ..train.log import LOG_NAME
 
 WITHIN, AS_PAPER, OTHER_WAY = "within the spread", "as the paper", "the other way"
 
@@ -141,6 +142,13 @@ def experiment_markdown(result: dict[str, Any]) -> str:
         runs = ", ".join(f"{r['variant']} seed {r['seed']}" for r in result["not_finished"])
         lines.append(f"\nNot finished yet (left out of the means above; the same command without "
                      f"--report-only trains them): {runs}.")
+    if result.get("imported"):
+        by_file: dict[str, list[str]] = {}
+        for r in result["imported"]:
+            by_file.setdefault(r["from"], []).append(f"{r['variant']} seed {r['seed']}")
+        for path, runs in by_file.items():
+            lines.append(f"\nRead from an earlier results file (--runs-from {path}; trained elsewhere, not in "
+                         f"this folder): {', '.join(runs)}.")
     for note in result.get("notes", []):
         lines.append(f"\nNote: {note}.")
     failed = [f"{v['name']} seed {r['seed']}: {r.get('error')}" for v in result["variants"] for r in v["runs"]
@@ -168,11 +176,11 @@ def write_report(out: Path, results: list[dict[str, Any]], combined: bool = Fals
     result = results[0]
     atomic_write_text(out / "results.json", json.dumps(with_verdicts(result), indent=1) + "\n")
     atomic_write_text(out / "results.md", f"# Experiment `{result['experiment']}`\n\n" + experiment_markdown(result))
-    runs = {}
-    for v in result["variants"]:
-        done = [r for r in v["runs"] if r["status"] == "done"]
-        if done:
-            runs[v["name"]] = done[0]["run_dir"]
-    if runs:
-        curves_figure(runs, out / f"{result['experiment']}.png",
-                      title=f"{result['experiment']}: {result['question']} (seed {result['seeds'][0]})")
+    # the curves of one seed that every variant has a training log for (runs read with --runs-from have none)
+    for seed in result["seeds"]:
+        runs = {v["name"]: r["run_dir"] for v in result["variants"] for r in v["runs"]
+                if r["status"] == "done" and r["seed"] == seed and (Path(r["run_dir"]) / LOG_NAME).is_file()}
+        if runs and len(runs) == sum(1 for v in result["variants"] if v["runs"]):
+            curves_figure(runs, out / f"{result['experiment']}.png",
+                          title=f"{result['experiment']}: {result['question']} (seed {seed})")
+            break

@@ -20,6 +20,7 @@ so a half-finished experiment is balanced.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import json
 import math
@@ -40,7 +41,8 @@ from ..train.log import LOG_NAME
 from ..train.loop import TrainingDiverged, TrainingStalled
 from ..train.runner import CONFIG_NAME, run_training
 from ..weights import WEIGHTS_NAME
-from .ablations import NAMES, Variant, ablation
+from .ablations import NAMES, ExperimentError, Variant, ablation
+from .imported import import_runs, read_results
 from .presets import Preset, preset as get_preset, resize_for
 from .report import write_report
 
@@ -113,10 +115,6 @@ def summarize_variant(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     reached = sum(r.get("steps_to_target") is not None for r in done)
     return {"name": name, "runs": runs, "mean": mean, "std": std,
             "reached_target": f"{reached}/{len(done)}", "failed": len(runs) - len(done)}
-
-
-class ExperimentError(ValueError):
-    """A request that cannot run (unknown name, a preset that does not fit the data)."""
 
 
 def _check_fits(p: Preset, store, device) -> None:
@@ -198,22 +196,35 @@ def run_experiment(name: str, *, preset: str = "cpu", seeds: int = 1, seed: int 
                    out: str | os.PathLike | None = None, device: str = "auto",
                    say: Callable[[str], None] = print,
                    finished: dict[str, dict[str, Any]] | None = None,
-                   train: bool = True) -> dict[str, Any] | list[dict[str, Any]]:
+                   train: bool = True,
+                   runs_from: Sequence[str | os.PathLike] = ()) -> dict[str, Any] | list[dict[str, Any]]:
     """Run the ablation ``name`` (or ``"all"``: each into ``out/<name>``); returns results.json's
     content (a list of them for ``all``). See the module docstring for what is written.
 
     ``train=False`` trains nothing: the results are written from the runs finished so far (a
     run not finished is listed under ``not_finished``), for a report while, or after, the rest
-    runs elsewhere."""
+    runs elsewhere.
+
+    ``runs_from``: earlier results.json files whose finished runs count as finished here
+    (:mod:`.imported`; for ``all``, each experiment takes the files of its own name)."""
+    files = [(Path(f), read_results(f)) for f in runs_from]
     if name == "all":
+        for path, r in files:
+            if r["experiment"] not in NAMES:
+                raise ExperimentError(f"--runs-from {path}: experiment {r['experiment']!r} is not one of "
+                                      f"{', '.join(NAMES)}")
         root = Path(out or f"runs/experiments/all-{preset}")
         shared: dict[str, dict[str, Any]] = {}
         results = [run_experiment(n, preset=preset, seeds=seeds, seed=seed, data=data, dataset=dataset,
-                                  out=root / n, device=device, say=say, finished=shared, train=train)
+                                  out=root / n, device=device, say=say, finished=shared, train=train,
+                                  runs_from=[p for p, r in files if r["experiment"] == n])
                    for n in NAMES]
         write_report(root, results, combined=True)
         return results
     abl = ablation(name)
+    for path, r in files:
+        if r["experiment"] != name:
+            raise ExperimentError(f"--runs-from {path} holds the {r['experiment']} experiment, not {name}")
     p = get_preset(preset)
     if seeds < 1:
         raise ExperimentError(f"--seeds must be at least 1, got {seeds}")
@@ -243,7 +254,15 @@ def run_experiment(name: str, *, preset: str = "cpu", seeds: int = 1, seed: int 
     spec = {"experiment": name, "preset": preset, "data": opened.description, "config": base.to_dict(),
             "seeds": seed_list, "variants": [v.name for v in variants]}
     _check_spec(out, spec)
+    shared_config = {k: v for k, v in base.to_dict().items() if k not in ("data", "dataset", "device")}
     log = JsonlWriter(out / "experiment.log.jsonl")
+    for run in import_runs(files, name=name, preset=preset, data=opened.description, config=shared_config,
+                           seeds=seed_list, variant_configs={v.name: functools.partial(variant_config, base, v)
+                                                             for v in variants},
+                           run_dir_of=lambda v, s: _variant_dir(out, v, s), num_classes=store.num_classes,
+                           channels=store.channels):
+        say(f"[experiment {name}] {run['variant']}, seed {run['seed']}: finished run read from {run['from']}")
+        log.write("imported", **run)
     records: dict[str, list[dict[str, Any]]] = {v.name: [] for v in variants}
     not_finished: list[dict[str, Any]] = []
     total, n = len(variants) * len(seed_list), 0
@@ -277,11 +296,13 @@ def run_experiment(name: str, *, preset: str = "cpu", seeds: int = 1, seed: int 
         "question": abl.question, "switch": abl.switch, "seeds": seed_list,
         "steps_per_run": base.epochs * base.max_steps_per_epoch if base.max_steps_per_epoch else None,
         "scale": p.scale_note,
-        "config": {k: v for k, v in base.to_dict().items() if k not in ("data", "dataset", "device")},
+        "config": shared_config,
         "variants": [summarize_variant(v.name, records[v.name]) for v in variants],
         "not_run": [{"name": v.name, "reason": "PCA lighting does not apply to 1-channel (grey) images"}
                     for v in skipped],
         "not_finished": not_finished,
+        "imported": [{"variant": v, "seed": r["seed"], "from": r["imported_from"]}
+                     for v, runs in records.items() for r in runs if "imported_from" in r],
         "notes": list(abl.notes),
         "paper": {"question": abl.question,
                   "comparisons": [{"better": c.better, "worse": c.worse, "measure": c.measure, "claim": c.paper,
