@@ -146,7 +146,7 @@ def test_ten_views_of_a_whole_image_run_two_and_average_the_same():
     loader, images, _ = batches()
     fn = view_fn_from_preprocessing({**PRE, "crop": STORED}, None, views=10, stored_size=STORED)
     ten = fn(images)
-    two = distinct_views(ten)
+    two = distinct_views(ten, fn)
     assert two.shape[0] == 2 and torch.equal(two[0], ten[0]) and torch.equal(two[1], images.float().flip(-1) / 255)
     model = tiny_model(2, side=STORED)
     probs, _ = predict_probs(model, loader, fn, device="cpu", progress=False)
@@ -154,7 +154,8 @@ def test_ten_views_of_a_whole_image_run_two_and_average_the_same():
         expected = torch.stack([model(v).softmax(1) for v in ten]).mean(0)     # all 10, by hand
     torch.testing.assert_close(probs, expected)   # float32 default (rtol 1.3e-6): sums in another order
     # views that differ (crop < side) are all kept
-    assert distinct_views(view_fn_from_preprocessing(PRE, None, views=10)(images)).shape[0] == 10
+    cropped = view_fn_from_preprocessing(PRE, None, views=10)
+    assert distinct_views(cropped(images), cropped).shape[0] == 10
     counted = []
     model_counting = nn.Sequential(model)
     model_counting.register_forward_hook(lambda m, i, o: counted.append(i[0].shape[0]))

@@ -193,6 +193,9 @@ def make_view_fn(pre: Preprocessing, mean_image: Tensor | None = None, views: in
             x = x / s
         return ten_views(x, pre.crop) if views == 10 else centre_crop(x, pre.crop).unsqueeze(0)
 
+    # the paper's 10 views of an image the net sees whole (crop = the resized side) are five copies of
+    # the image and five of its mirror: views 0 and 5 are the distinct ones (alexnet.evaluate.run)
+    to_views.distinct_views = slice(None, None, 5) if views == 10 and pre.crop == pre.resize else slice(None)
     return to_views
 
 

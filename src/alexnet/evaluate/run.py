@@ -32,14 +32,14 @@ def progress_bar(total: int | None, desc: str, progress: bool | None, unit: str 
     return tqdm(total=total, desc=desc, unit=unit, disable=disable, leave=False, dynamic_ncols=True)
 
 
-def distinct_views(v: Tensor) -> Tensor:
-    """(V, B, C, h, w) views → the same views with repeats dropped, when that leaves the average
-    unchanged: the paper's 10 views of an image the net sees whole (crop = the resized side, as
-    Fashion-MNIST at 64 px) are five copies of the image and five of its mirror, so the average
-    over the 10 is the average over those 2 (exactly, in exact arithmetic), at a fifth of the cost."""
-    if v.shape[0] == 10 and all(torch.equal(v[0], v[k]) and torch.equal(v[5], v[5 + k]) for k in range(1, 5)):
-        return v[0::5]
-    return v
+def distinct_views(v: Tensor, fn: ViewFn) -> Tensor:
+    """The views ``fn`` returned, (V, B, C, h, w), without the repeats its ``distinct_views`` slice
+    (set by :func:`alexnet.data.views.make_view_fn`, decided once from the preprocessing) leaves out:
+    the paper's 10 views of an image the net sees whole (crop = the resized side, as Fashion-MNIST at
+    64 px) are five copies of the image and five of its mirror, so the average over the 10 is the
+    average over those 2 (exactly, in exact arithmetic), at a fifth of the cost. Other view
+    functions keep every view."""
+    return v[getattr(fn, "distinct_views", slice(None))]
 
 
 def batch_log_probs(models: Sequence[nn.Module], view_fns: Sequence[ViewFn], images: Tensor,
@@ -57,7 +57,7 @@ def batch_log_probs(models: Sequence[nn.Module], view_fns: Sequence[ViewFn], ima
             if v.ndim != 5 or v.shape[1] != images.shape[0]:
                 raise ValueError(f"a view function must return (V, B, C, h, w) for a batch of "
                                  f"{images.shape[0]}, got shape {tuple(v.shape)}")
-            views_of[id(fn)] = distinct_views(v)
+            views_of[id(fn)] = distinct_views(v, fn)
         v = views_of[id(fn)]
         num_views, batch = v.shape[:2]
         x = v.reshape(num_views * batch, *v.shape[2:])

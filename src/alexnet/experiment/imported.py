@@ -27,7 +27,7 @@ from ..config import Config
 from ..train.runner import CONFIG_NAME, complete_model_args
 from .ablations import ExperimentError
 
-RESULT_NAME = "result.json"
+RESULT_NAME = "result.json"          # a finished run's record, in its run directory
 
 
 def read_results(path: str | os.PathLike) -> dict[str, Any]:

@@ -42,11 +42,10 @@ from ..train.loop import TrainingDiverged, TrainingStalled
 from ..train.runner import CONFIG_NAME, run_training
 from ..weights import WEIGHTS_NAME
 from .ablations import NAMES, ExperimentError, Variant, ablation
-from .imported import import_runs, read_results
+from .imported import RESULT_NAME, import_runs, read_results
 from .presets import Preset, preset as get_preset, resize_for
 from .report import write_report
 
-RESULT_NAME = "result.json"
 SPEC_NAME = "experiment.json"
 #: The paper's Figure 1 target: 25% training error on CIFAR-10, i.e. 0.25 / 0.9 of chance-level error.
 PAPER_TARGET, PAPER_TARGET_CHANCE = 0.25, 0.9
