@@ -21,6 +21,8 @@ In a distributed run only one process per node prepares (``prepare_here``); the 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 from dataclasses import dataclass
@@ -62,14 +64,29 @@ def _open_splits(root: Path) -> tuple[PreparedStore, PreparedStore | None]:
     return train, val
 
 
+@contextlib.contextmanager
+def preparing_lock(root: Path):
+    """Held while ``root`` is checked and prepared, so that two commands started together on one
+    machine (two experiments, a test run beside a demo) prepare it once: the second waits, then
+    finds it complete. Without it, each would clear the other's half-written shards."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".{root.name}.lock", "a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
 def _prepared(src: Path, root: Path, prepare_here: bool, wait: Callable[[], None] | None,
               progress: bool) -> tuple[PreparedStore, PreparedStore | None]:
     if prepare_here:
-        try:
-            PreparedStore(root, "train")
-        except (FileNotFoundError, ValueError):
-            from .prepare import prepare
-            prepare(src, root, split="all", progress=progress)
+        with preparing_lock(root):
+            try:
+                PreparedStore(root, "train")
+            except (FileNotFoundError, ValueError):
+                from .prepare import prepare
+                prepare(src, root, split="all", progress=progress)
     if wait is not None:
         wait()
     return _open_splits(root)
