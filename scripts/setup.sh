@@ -12,7 +12,9 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating virtual environment $VENV"
   "$PYTHON" -m venv "$VENV"
 fi
-# torch/torchvision first and pinned, so pip never swaps in a different (multi-GB) build.
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==2.14.1" "torchvision==0.29.1"
+# torch/torchvision first and pinned, so pip never swaps in a different (multi-GB) build. --no-compile:
+# pip would byte-compile all of torch's files (measured: 115 s for the install against 65 s without,
+# on a 2-core host); Python compiles the few modules a command imports the first time it runs instead.
+"$VENV/bin/python" -m pip install -q --no-compile --disable-pip-version-check "torch==2.14.1" "torchvision==0.29.1"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".${EXTRAS:+[$EXTRAS]}"
 echo "setup: ready — activate with: . $VENV/bin/activate"

@@ -19,7 +19,7 @@ def test_demo_reports_the_test_accuracy_of_the_weights_it_saved(tmp_path, monkey
     out = tmp_path / "demo"
     rc = cli(["demo", "--out", str(out), "--data", str(fm), "--device", "cpu", "--profile", "cpu",
               "--set", "epochs=1", "--set", "max_steps_per_epoch=2", "--set", "batch_size=16",
-              "--set", "workers=0"])
+              "--set", "workers=0", "--set", "amp=off"])   # float32 on any CPU: compared with evaluate below
     assert rc == 0
     report = json.loads((out / "report.json").read_text())
     for key in ("test_accuracy", "arch", "device", "epochs", "seconds", "input_size", "recipe", "per_epoch",
@@ -47,6 +47,12 @@ def test_demo_reports_the_test_accuracy_of_the_weights_it_saved(tmp_path, monkey
                            device="cpu", progress=False)
     assert report["test_accuracy_10_views"] == 1 - ten["top1_error"]      # k/32 from the same kernels
     assert report["test_top5_error_10_views"] == ten["top5_error"]
+    assert report["precision"] == "float32"
+    # bf16 autocast on the CPU (what the demo uses where the CPU has native bf16) is another computation
+    # of the same scores: bf16 keeps 8 bits of mantissa, so the mean loss moves by well under 2 %
+    ten_bf16 = evaluate_weights([out / "model.safetensors"], fm, split="val", views=10, batch_size=16, workers=0,
+                                device="cpu", progress=False, bf16=True)
+    assert ten_bf16["loss"] != ten["loss"] and ten_bf16["loss"] == pytest.approx(ten["loss"], rel=2e-2)
 
     # where the time went: the parts add up to the total, and training and evaluation are the log's
     t = report["time"]
@@ -60,3 +66,28 @@ def test_demo_reports_the_test_accuracy_of_the_weights_it_saved(tmp_path, monkey
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert cli(["demo", "--out", str(out), "--data", str(fm)]) == 2          # a finished demo is kept
     assert "already holds a finished demo" in capsys.readouterr().err
+
+
+def test_the_cpu_demo_trains_in_bf16_where_the_cpu_multiplies_bf16_in_hardware(monkeypatch):
+    import alexnet.demo as demo
+    monkeypatch.setattr(demo, "cpu_has_native_bf16", lambda: True)
+    assert demo.demo_config(None, "cpu", "cpu").amp == "bf16"
+    assert demo.demo_config(None, "cpu", "cpu", {"amp": "off"}).amp == "off"     # the user's choice wins
+    monkeypatch.setattr(demo, "cpu_has_native_bf16", lambda: False)
+    assert demo.demo_config(None, "cpu", "cpu").amp == "auto"                    # float32 on this CPU
+    from alexnet.train.loop import resolve_amp
+    import torch
+    assert resolve_amp(demo.demo_config(None, "cpu", "cpu"), torch.device("cpu")) is None
+
+
+def test_native_bf16_is_what_torch_says_of_the_cpu(monkeypatch):
+    import torch
+
+    from alexnet.device import cpu_has_native_bf16
+    for avx512_bf16, amx, expected in ((True, False, True), (False, True, True), (False, False, False)):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v, raising=False)
+        assert cpu_has_native_bf16() is expected
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    assert cpu_has_native_bf16() is False                 # a torch that cannot say: float32

@@ -1,5 +1,5 @@
-"""benchmarks/gpu_check.py (everything a GPU must show, one command) and benchmarks/lrn_speed.py
-still run: their CPU dry runs, as CI runs them, write every promised key."""
+"""benchmarks/gpu_check.py (everything a GPU must show, one command), benchmarks/lrn_speed.py and
+benchmarks/cpu_step_speed.py still run: their CPU dry runs, as CI runs them, write every promised key."""
 
 from __future__ import annotations
 
@@ -55,3 +55,19 @@ def test_lrn_speed_quick_run_reports_the_ratio_it_measured(tmp_path):
     assert result["step_lrn_over_no_lrn"] == pytest.approx(by["lrn=True (the paper)"] / by["lrn=False"])
     assert {r["section"] for r in result["rows"]} == {"layer", "step"}
     assert result["quick"] is True and "--quick" in result["command"]
+
+
+@pytest.mark.slow
+def test_cpu_step_speed_quick_run_reports_what_it_measured(tmp_path):
+    out = tmp_path / "cpu-step.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cpu_step_speed.py"), "--quick",
+                           "--threads", "1", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    by = {r["name"]: r["images_per_s"] for r in result["rows"]}
+    assert set(by) == {"float32", "bf16 autocast", "float32, channels-last", "bf16 autocast, channels-last"}
+    assert result["ratios"]["1 threads"]["bf16_over_float32"] == pytest.approx(by["bf16 autocast"] / by["float32"])
+    assert all(r["threads"] == 1 and r["batch_size"] == 4 for r in result["rows"])
+    assert {"cpu_model", "avx512_bf16", "amx_bf16", "onednn_bf16"} <= set(result["cpu"])
+    assert (out.with_suffix(".log.jsonl")).is_file() and result["versions"]["torch"]

@@ -42,10 +42,11 @@ import torch
 from .atomic import atomic_write_text
 from .config import Config, resolve_config
 from .data.open import open_data
-from .device import resolve_device
+from .device import cpu_has_native_bf16, resolve_device
 from .evaluate.from_weights import evaluate_weights
 from .train.checkpoint import CHECKPOINT_NAME
 from .train.curves import curves_figure
+from .train.loop import resolve_amp
 from .train.runner import read_run_config, run_training
 from .weights import WEIGHTS_NAME
 
@@ -72,8 +73,13 @@ def schedule_text(cfg: Config) -> str:
 
 
 def demo_config(data: str | None, profile: str, device: str, overrides: dict[str, Any] | None = None) -> Config:
+    """The paper recipe with the profile's changes; on a CPU that multiplies bf16 in hardware
+    (:func:`alexnet.device.cpu_has_native_bf16`) also bf16 autocast, unless ``overrides`` set ``amp``."""
+    precision = {}
+    if torch.device(device).type == "cpu" and "amp" not in (overrides or {}) and cpu_has_native_bf16():
+        precision = {"amp": "bf16"}
     return resolve_config("paper", {"dataset": "fashion-mnist", "data": data, "device": device,
-                                    **PROFILES[profile], **(overrides or {})})
+                                    **PROFILES[profile], **precision, **(overrides or {})})
 
 
 def time_breakdown(started: float, prepare_seconds: float, history: list[dict[str, Any]],
@@ -117,8 +123,9 @@ def run_demo(out: str | Path = "runs/demo", data: str | Path | None = None, *, d
     cfg = read_run_config(out)
     history = summary["history"]
     final = history[-1]
+    bf16 = resolve_amp(cfg, dev) is not None    # the 10-view test in the precision of the epochs' tests
     ten = evaluate_weights([out / WEIGHTS_NAME], cfg.data or cfg.dataset, views=10, batch_size=cfg.batch_size,
-                           workers=cfg.workers, device=str(dev), progress=False)
+                           workers=cfg.workers, device=str(dev), progress=False, bf16=bf16)
     report = {
         "test_accuracy": 1.0 - final["val_top1_error"],
         "test_top1_error": final["val_top1_error"],
@@ -133,6 +140,7 @@ def run_demo(out: str | Path = "runs/demo", data: str | Path | None = None, *, d
         "device": str(dev),
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
         "cpu_threads": torch.get_num_threads(),
+        "precision": "bf16 autocast" if bf16 else "float32",
         "profile": profile,
         "recipe": cfg.recipe,
         "optimizer": cfg.optimizer, "lr": cfg.lr, "momentum": cfg.momentum, "weight_decay": cfg.weight_decay,

@@ -17,3 +17,19 @@ def resolve_device(name: str | torch.device | None = "auto", local_rank: int = 0
         if device.index is None:
             device = torch.device(f"cuda:{local_rank}")
     return device
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX-512 BF16 or AMX tiles), where bf16
+    autocast pays: on such a 2-core AMD EPYC the CPU demo's step ran 1.64× faster under it
+    (docs/BENCHMARKS.md, "bf16 on a CPU"); without them oneDNN emulates bf16, which is slower than
+    float32. Asked of torch (``torch.cpu._is_*_supported``, private); False where torch cannot say."""
+    cpu = getattr(torch, "cpu", None)
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        probe = getattr(cpu, name, None)
+        try:
+            if probe is not None and probe():
+                return True
+        except (RuntimeError, AttributeError):
+            continue
+    return False

@@ -74,13 +74,15 @@ def _same_classes(names: list[str], store) -> bool:
 def evaluate_weights(weights: Sequence[str | os.PathLike], data: str | os.PathLike, *, split: str = "val",
                      views: int = 1, batch_size: int = 128, workers: int = 2,
                      device: str | torch.device | None = None, out_dir: str | os.PathLike | None = None,
-                     progress: bool | None = None) -> dict:
+                     progress: bool | None = None, bf16: bool | None = None) -> dict:
     """Evaluate one net, or the softmax average of several (an ensemble), on a data split.
 
     ``weights``: anything :func:`alexnet.models.load` takes (``model.safetensors``, a run
     directory, torchvision's ``.pth`` or ``torchvision:IMAGENET1K_V1``). ``data``: see
     :func:`alexnet.data.open.open_split`. ``views``: 1 (centre crop) or 10 (the paper's test).
     ``device``: None → CUDA when available; on CUDA the nets run in bf16 autocast, channels_last.
+    ``bf16``: None → bf16 autocast on CUDA, float32 on a CPU; True/False: bf16 autocast or float32 on
+    either (the CPU demo tests its weights in the precision it trained and validated them in).
     With ``out_dir``: ``confusion.csv`` / ``confusion.npy`` (rows = true class), ``per_class.json``,
     ``metrics.json`` and the progress log ``evaluate.jsonl``.
 
@@ -125,7 +127,7 @@ def evaluate_weights(weights: Sequence[str | os.PathLike], data: str | os.PathLi
         model.to(dev)
         if dev.type == "cuda":
             model.to(memory_format=torch.channels_last)
-    amp_dtype = torch.bfloat16 if dev.type == "cuda" else None
+    amp_dtype = torch.bfloat16 if (dev.type == "cuda" if bf16 is None else bf16) else None
 
     # Raw stores (Fashion-MNIST: 28×28 grey) fit in memory whole; JPEG stores are streamed.
     loader = StoreLoader(store, batch_size, shuffle=False, drop_last=False, workers=workers, device=dev,
