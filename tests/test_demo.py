@@ -48,6 +48,7 @@ def test_demo_reports_the_test_accuracy_of_the_weights_it_saved(tmp_path, monkey
     assert report["test_accuracy_10_views"] == 1 - ten["top1_error"]      # k/32 from the same kernels
     assert report["test_top5_error_10_views"] == ten["top5_error"]
     assert report["precision"] == "float32"
+    assert report["augmentation"].startswith("none") and "without flips" in report["note"]   # the CPU profile's
     # bf16 autocast on the CPU (what the demo uses where the CPU has native bf16) is another computation
     # of the same scores: bf16 keeps 8 bits of mantissa, so the mean loss moves by well under 2 %
     ten_bf16 = evaluate_weights([out / "model.safetensors"], fm, split="val", views=10, batch_size=16, workers=0,
