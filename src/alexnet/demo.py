@@ -17,9 +17,9 @@ changes a few-epoch budget needs, all in :data:`PROFILES` (measured in docs/REPR
   reaches (0.890 with ``linear`` against 0.886 with ÷10 for the last epoch, 6 × 280 steps, one seed);
 - the size, for the CPU profile: images resized to :data:`CPU_INPUT_SIZE` px instead of 224 and
   :data:`CPU_EPOCHS` epochs of :data:`CPU_STEPS_PER_EPOCH` batches (a fresh random part of the
-  shuffled training set each epoch: 2,240 steps, 3.8 passes over the data);
+  shuffled training set each epoch: 2,240 steps, 4.8 passes over the data);
 - no augmentation in the CPU profile (``crops_flips=false``): the paper's crops and flips fight the
-  overfitting of 90 epochs; 3.8 passes do not overfit, and flips cost accuracy there (0.893 with
+  overfitting of 90 epochs; 4.8 passes do not overfit, and flips cost accuracy there (0.893 with
   flips, 0.897 without, 6 × 280 steps, seed 0). The price: the net never saw a mirror image, so the
   paper's 10-view test, which averages in the mirror, scores below the centre view;
 - on a CPU that multiplies bf16 in hardware (AVX-512 BF16 or AMX), bf16 autocast (1.64× the float32
