@@ -1,0 +1,159 @@
+"""What the paper's LRN costs: the layer alone, and an alexnet2012 training step with and without it.
+
+    python benchmarks/lrn.py                          # this machine's device; JSON + bar chart
+    python benchmarks/lrn.py --device cpu --input-size 64 --batch-size 128 --steps 10
+    python benchmarks/lrn.py --quick --out /tmp/lrn.json       # seconds: checks it runs (CI)
+
+Rows (images/s, best of ``--repeats`` timings of ``--steps`` steps after warm-up): ``layer``: norm1's
+shape, forward + backward, ``alexnet.models.LocalResponseNorm`` (one autograd Function, per tower)
+and ``torch.nn.LocalResponseNorm`` (one group); ``step``: ``alexnet.train.loop.train_step`` of
+alexnet2012 (the paper recipe's SGD) with ``lrn=True``, ``lrn=False``, torch's LRN in place of
+ours, and torch's per-tensor SGD instead of the fused kernel; on CUDA also compiled. The headline
+is ``step_lrn_over_no_lrn`` (target ≥ 0.85). Before the 2026-12 reorganisation this was
+benchmarks/lrn_speed.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import common
+
+PAPER, NO_LRN, TORCH_LRN, UNFUSED = ("lrn=True (the paper)", "lrn=False", "torch.nn.LocalResponseNorm in place",
+                                     "lrn=True, SGD without the fused kernel")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--input-size", type=int, default=None, help="crop side (default 224 on CUDA, 64 on a CPU)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--steps", type=int, default=None, help="timed steps per repeat (default 20 CUDA, 5 CPU)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--bf16", choices=["auto", "on", "off"], default="auto", help="step under bf16 autocast "
+                   "(auto: on CUDA)")
+    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows (CUDA only)")
+    p.add_argument("--quick", action="store_true", help="batch 4, one step: checks it runs")
+    p.add_argument("--out", type=Path, default=None, help="default benchmarks/results/lrn-<device>-<date>.json")
+    p.add_argument("--png", type=Path, default=None, help="bar chart (default docs/images/lrn-speed.png; none "
+                                                          "for --quick unless given)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.batch_size, args.steps, args.repeats, args.input_size = 4, 1, 1, args.input_size or 64
+    return args
+
+
+def torch_lrn() -> torch.nn.Module:
+    """torch.nn.LocalResponseNorm with the paper's values, as a drop-in for norm1/norm2."""
+    return torch.nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
+
+
+def layer_rows(args, device) -> list[dict[str, Any]]:
+    from alexnet.models import LocalResponseNorm
+    side = math.ceil((args.input_size - 11) / 4) + 1      # conv1's maps under cuda-convnet's ceil rule
+    x0 = torch.rand(args.batch_size, 96, side, side, device=device) * 20
+    rows = []
+    for name, layer in (("alexnet LocalResponseNorm (Function, 2 towers)", LocalResponseNorm(groups=2)),
+                        ("torch.nn.LocalResponseNorm (1 group)", torch_lrn())):
+        x, grad = x0.clone().requires_grad_(), torch.ones_like(x0)
+
+        def step():
+            x.grad = None
+            layer(x).backward(grad)
+        s = common.best_seconds(device, step, args.steps, args.repeats, warmup=2)
+        rows.append({"section": "layer", "name": name, "shape": list(x0.shape), "seconds": s,
+                     "images_per_s": args.batch_size / s})
+    return rows
+
+
+def step_rows(args, device, compiled: bool, amp) -> list[dict[str, Any]]:
+    from alexnet.config import resolve_config
+    from alexnet.models import create
+    from alexnet.train.loop import train_step
+    from alexnet.train.optim import build_optimizer
+
+    cfg = resolve_config("paper")
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(args.batch_size, 3, args.input_size, args.input_size, generator=g).to(device)
+    y = torch.randint(0, 1000, (args.batch_size,), generator=g).to(device)
+    rows = []
+    for name in (PAPER, NO_LRN, TORCH_LRN, UNFUSED):
+        torch.manual_seed(0)
+        model = create("alexnet2012", input_size=args.input_size, lrn=name != NO_LRN)
+        if name == TORCH_LRN:
+            model.features.norm1, model.features.norm2 = torch_lrn(), torch_lrn()
+        model = model.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.preserve_format)
+        optimizer = build_optimizer(model, cfg)
+        if name == UNFUSED:      # torch's default SGD implementation, which build_optimizer replaced
+            optimizer = torch.optim.SGD([{**g, "fused": None, "foreach": None} for g in optimizer.param_groups],
+                                        lr=cfg.lr, momentum=cfg.momentum)
+        net = torch.compile(model) if compiled else model
+
+        def step():
+            return train_step(net, x, y, optimizer, lambda t, generator=None: t, amp_dtype=amp,
+                              channels_last=device.type == "cuda")
+        s = common.best_seconds(device, step, args.steps, args.repeats, warmup=3 if compiled else 2)
+        rows.append({"section": "step", "name": name + (" compiled" if compiled else ""), "compile": compiled,
+                     "lrn": name != NO_LRN, "input_size": args.input_size, "batch_size": args.batch_size,
+                     "precision": "bf16" if amp else "fp32", "seconds": s, "images_per_s": args.batch_size / s})
+    return rows
+
+
+def bar_chart(result: dict, png: Path) -> Path:
+    from matplotlib.figure import Figure
+
+    from alexnet.atomic import atomic_path
+    rows = [r for r in result["rows"] if r["section"] == "step"][::-1]
+    fig = Figure(figsize=(8, 0.6 * len(rows) + 1.2))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.barh([r["name"] for r in rows], [r["images_per_s"] for r in rows], color="#4c72b0")
+    for i, r in enumerate(rows):
+        ax.text(r["images_per_s"], i, f" {r['images_per_s']:.0f}", va="center", fontsize=8)
+    ax.set_xlabel("training images / s (alexnet2012, train_step)")
+    ax.set_title(f"LRN cost: {result['device']}, {common.today()}, {rows[0]['input_size']} px, batch "
+                 f"{rows[0]['batch_size']}, {rows[0]['precision']} — with LRN at {result['step_lrn_over_no_lrn']:.2f}× "
+                 f"no LRN", fontsize=9)
+    fig.subplots_adjust(left=0.38, right=0.95, bottom=0.25 if len(rows) < 4 else 0.15)
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    return png
+
+
+def run(args) -> tuple[dict, Path]:
+    from alexnet.device import resolve_device
+    device = resolve_device(args.device)
+    args.input_size = args.input_size or (224 if device.type == "cuda" else 64)
+    args.steps = args.steps or (20 if device.type == "cuda" else 5)
+    bf16 = args.bf16 == "on" or (args.bf16 == "auto" and device.type == "cuda")
+    amp = torch.bfloat16 if bf16 else None
+    rows = layer_rows(args, device) + step_rows(args, device, False, amp)
+    if device.type == "cuda" and not (args.no_compile or args.quick):
+        rows += step_rows(args, device, True, amp)
+    for r in rows:
+        print(f"  {r['section']:<6} {r['name']:<52} {r['images_per_s']:>10.1f} img/s  {1e3 * r['seconds']:8.2f} ms")
+    by = {r["name"]: r["images_per_s"] for r in rows}
+    result = {"device": str(device), "quick": args.quick, "settings": {k: str(v) for k, v in vars(args).items()},
+              "rows": rows, "step_lrn_over_no_lrn": by[PAPER] / by[NO_LRN],
+              "step_torch_lrn_over_no_lrn": by[TORCH_LRN] / by[NO_LRN],
+              "step_fused_sgd_over_unfused": by[PAPER] / by[UNFUSED],
+              "layer_ours_over_torch": by["alexnet LocalResponseNorm (Function, 2 towers)"]
+              / by["torch.nn.LocalResponseNorm (1 group)"]}
+    if PAPER + " compiled" in by:
+        result["step_lrn_over_no_lrn_compiled"] = by[PAPER + " compiled"] / by[NO_LRN + " compiled"]
+    out = args.out or common.RESULTS / f"lrn-{device.type}-{common.today()}.json"
+    common.write_result(out, result, device)
+    png = args.png or (None if args.quick else Path(__file__).resolve().parents[1] / "docs" / "images" / "lrn-speed.png")
+    if png is not None:
+        result["png"] = str(bar_chart(result, png))
+    print(f"step with LRN / without: {result['step_lrn_over_no_lrn']:.3f} (target ≥ 0.85); torch's LRN in place: "
+          f"{result['step_torch_lrn_over_no_lrn']:.3f}; layer ours / torch's: {result['layer_ours_over_torch']:.2f}×")
+    return result, out
+
+
+if __name__ == "__main__":
+    run(parse_args())
