@@ -80,10 +80,16 @@ def load_average() -> list[float] | None:
         return None
 
 
-def write_result(path: str | os.PathLike, result: dict[str, Any], device=None) -> Path:
-    """``{"provenance": ..., "load_average": ..., **result}`` as indented JSON, atomically."""
+def started(device=None) -> dict[str, Any]:
+    """What a run records at its start: its provenance (the tree as it ran) and the load average."""
+    return {"provenance": provenance(device), "load_average_at_start": load_average()}
+
+
+def write_result(path: str | os.PathLike, result: dict[str, Any], device=None, start: dict | None = None) -> Path:
+    """``{"provenance": ..., "load_average": ... (now), **result}`` as indented JSON, atomically;
+    ``start`` (:func:`started`) gives the provenance taken when the run began."""
     path = Path(path)
-    record = {"provenance": provenance(device), "load_average": load_average(), **result}
+    record = {**(start or {"provenance": provenance(device)}), "load_average": load_average(), **result}
     atomic_write_text(path, json.dumps(record, indent=2, default=str, allow_nan=False) + "\n")
     print(f"wrote {path}", flush=True)
     return path

@@ -185,7 +185,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     check = SimpleNamespace(args=args, started=time.time(), log=JsonlWriter(args.out / "gpu_check.log.jsonl"),
                             result={"device": device_description(device), "dry_run": dry})
-    work = tempfile.TemporaryDirectory(prefix="gpu-check-")
+    work, start = tempfile.TemporaryDirectory(prefix="gpu-check-"), common.started(device)
     args.work = Path(work.name)
     check.log.write("start", device=str(device), dry_run=dry)
     pargs = pipeline.fill_defaults(pipeline.parse_args(
@@ -215,7 +215,8 @@ def main(argv=None) -> int:
     finally:
         summarize(check.result)
         check.result["total_seconds"] = round(time.time() - check.started, 1)
-        common.write_result(args.out / "gpu_check.json", json.loads(json.dumps(check.result, default=str)), device)
+        common.write_result(args.out / "gpu_check.json", json.loads(json.dumps(check.result, default=str)), device,
+                            start)
         check.log.write("end", total_seconds=check.result["total_seconds"])
         check.log.close()
         work.cleanup()

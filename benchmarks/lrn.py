@@ -130,7 +130,7 @@ def run(args) -> tuple[dict, Path]:
     args.input_size = args.input_size or (224 if device.type == "cuda" else 64)
     args.steps = args.steps or (20 if device.type == "cuda" else 5)
     bf16 = args.bf16 == "on" or (args.bf16 == "auto" and device.type == "cuda")
-    amp = torch.bfloat16 if bf16 else None
+    amp, start = torch.bfloat16 if bf16 else None, common.started(device)
     rows = layer_rows(args, device) + step_rows(args, device, False, amp)
     if device.type == "cuda" and not (args.no_compile or args.quick):
         rows += step_rows(args, device, True, amp)
@@ -146,7 +146,7 @@ def run(args) -> tuple[dict, Path]:
     if PAPER + " compiled" in by:
         result["step_lrn_over_no_lrn_compiled"] = by[PAPER + " compiled"] / by[NO_LRN + " compiled"]
     out = args.out or common.RESULTS / f"lrn-{device.type}-{common.today()}.json"
-    common.write_result(out, result, device)
+    common.write_result(out, result, device, start)
     png = args.png or (None if args.quick else Path(__file__).resolve().parents[1] / "docs" / "images" / "lrn-speed.png")
     if png is not None:
         result["png"] = str(bar_chart(result, png))

@@ -231,16 +231,15 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     device = resolve_device(args.device)
     fill_defaults(args, device)
-    load_at_start = common.load_average()
+    start = common.started(device)
     with tempfile.TemporaryDirectory(prefix="pipeline-") as tmp:
         rows = run(args, device, args.dir or Path(tmp))
     best = {s: max((r["images_per_s"] for r in rows if r["section"] == s), default=None) for s in SECTIONS}
     out = args.out or common.RESULTS / f"pipeline-{device.type}-{common.today()}.json"
-    common.write_result(out, {"quick": args.quick, "load_average_at_start": load_at_start,
-                              "settings": {k: str(v) for k, v in vars(args).items()}, "rows": rows,
+    common.write_result(out, {"quick": args.quick, "settings": {k: str(v) for k, v in vars(args).items()}, "rows": rows,
                               "end_to_end_over_baseline": (best["end_to_end"] / best["baseline"]
                                                            if best["end_to_end"] and best["baseline"] else None)},
-                        device)
+                        device, start)
     return 0
 
 

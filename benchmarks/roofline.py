@@ -284,7 +284,7 @@ def main(argv=None) -> int:
     setting = args.setting or ("imagenet" if device.type == "cuda" else "demo")
     formats = args.memory_formats or (["channels_last"] if device.type == "cuda" else ["contiguous", "channels_last"])
     compiles = {"eager": [False], "compiled": [True], "both": [False, True]}[args.compile]
-    load_at_start = common.load_average()
+    start = common.started(device)
     rows, peak_rows = [], {}
     with tempfile.TemporaryDirectory(prefix="roofline-") as work:
         os.environ["ALEXNET_CACHE"] = str(Path(work) / "cache")   # the synthetic data's prepared store
@@ -303,9 +303,8 @@ def main(argv=None) -> int:
                             print_row(r)
                             rows.append(r)
     out = args.out or common.RESULTS / f"roofline-{device.type}-{common.today()}.json"
-    common.write_result(out, {"quick": args.quick, "setting": setting, "load_average_at_start": load_at_start,
-                              "settings": {k: str(v) for k, v in vars(args).items()},
-                              "peaks_tflops": peak_rows, "rows": rows}, device)
+    common.write_result(out, {"quick": args.quick, "setting": setting, "settings": {k: str(v) for k, v in vars(args).items()},
+                              "peaks_tflops": peak_rows, "rows": rows}, device, start)
     return 0
 
 

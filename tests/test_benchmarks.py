@@ -37,7 +37,7 @@ def assert_provenance(result: dict, script: str) -> None:
     assert len(p["commit"]) == 40 and isinstance(p["dirty"], bool)   # this test runs in the project's git tree
     assert p["cpu_model"] and p["cpu_count"] >= 1 and isinstance(p["cpu_flags"], list)
     assert p["versions"]["torch"] and p["date"].endswith("Z")
-    assert len(result["load_average"]) == 3
+    assert len(result["load_average"]) == 3 and len(result["load_average_at_start"]) == 3
 
 
 @pytest.fixture(scope="module")
