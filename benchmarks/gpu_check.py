@@ -15,8 +15,7 @@ JPEGs); ``fashion_mnist`` (224 px from ``--fashion-mnist``'s idx files, the d2l 
 
 Output in ``--out`` (at most 8 files): ``gpu_check.json`` (each stage's record with ``status``, the
 provenance, ``end_to_end_images_per_s``, ``baseline_images_per_s``, ``model_only_images_per_s`` and the
-targets with ``met``), ``gpu_check.log.jsonl``, ``pytest.txt``, ``lrn-speed.png``, ``curves-d2l.png``,
-``curves-paper.png``. Work files go to a temporary folder.
+targets with ``met``), ``gpu_check.log.jsonl``, ``pytest.txt``, ``curves-d2l.png``, ``curves-paper.png``. Work files go to a temporary folder.
 """
 
 from __future__ import annotations
@@ -110,8 +109,7 @@ def model_only(args, device, dry: bool) -> dict:
 
 
 def lrn_stage(args, device, dry: bool) -> dict:
-    largs = lrn.parse_args(["--device", str(device), "--out", str(args.work / "lrn.json"),
-                            "--png", str(args.out / "lrn-speed.png")] + (["--quick"] if dry else []))
+    largs = lrn.parse_args(["--device", str(device), "--out", str(args.work / "lrn.json")] + (["--quick"] if dry else []))
     result, _ = lrn.run(largs)
     return {k: v for k, v in result.items() if k != "settings"}
 

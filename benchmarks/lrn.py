@@ -1,6 +1,6 @@
 """What the paper's LRN costs: the layer alone, and an alexnet2012 training step with and without it.
 
-    python benchmarks/lrn.py                          # this machine's device; JSON + bar chart
+    python benchmarks/lrn.py                          # this machine's device
     python benchmarks/lrn.py --device cpu --input-size 64 --batch-size 128 --steps 10
     python benchmarks/lrn.py --quick --out /tmp/lrn.json       # seconds: checks it runs (CI)
 
@@ -40,8 +40,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows (CUDA only)")
     p.add_argument("--quick", action="store_true", help="batch 4, one step: checks it runs")
     p.add_argument("--out", type=Path, default=None, help="default benchmarks/results/lrn-<device>-<date>.json")
-    p.add_argument("--png", type=Path, default=None, help="bar chart (default docs/images/lrn-speed.png; none "
-                                                          "for --quick unless given)")
     args = p.parse_args(argv)
     if args.quick:
         args.batch_size, args.steps, args.repeats, args.input_size = 4, 1, 1, args.input_size or 64
@@ -104,26 +102,6 @@ def step_rows(args, device, compiled: bool, amp) -> list[dict[str, Any]]:
     return rows
 
 
-def bar_chart(result: dict, png: Path) -> Path:
-    from matplotlib.figure import Figure
-
-    from alexnet.atomic import atomic_path
-    rows = [r for r in result["rows"] if r["section"] == "step"][::-1]
-    fig = Figure(figsize=(8, 0.6 * len(rows) + 1.2))
-    ax = fig.add_subplot(1, 1, 1)
-    ax.barh([r["name"] for r in rows], [r["images_per_s"] for r in rows], color="#4c72b0")
-    for i, r in enumerate(rows):
-        ax.text(r["images_per_s"], i, f" {r['images_per_s']:.0f}", va="center", fontsize=8)
-    ax.set_xlabel("training images / s (alexnet2012, train_step)")
-    ax.set_title(f"LRN cost: {result['device']}, {common.today()}, {rows[0]['input_size']} px, batch "
-                 f"{rows[0]['batch_size']}, {rows[0]['precision']} — with LRN at {result['step_lrn_over_no_lrn']:.2f}× "
-                 f"no LRN", fontsize=9)
-    fig.subplots_adjust(left=0.38, right=0.95, bottom=0.25 if len(rows) < 4 else 0.15)
-    with atomic_path(png) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    return png
-
-
 def run(args) -> tuple[dict, Path]:
     from alexnet.device import resolve_device
     device = resolve_device(args.device)
@@ -147,9 +125,6 @@ def run(args) -> tuple[dict, Path]:
         result["step_lrn_over_no_lrn_compiled"] = by[PAPER + " compiled"] / by[NO_LRN + " compiled"]
     out = args.out or common.RESULTS / f"lrn-{device.type}-{common.today()}.json"
     common.write_result(out, result, device, start)
-    png = args.png or (None if args.quick else Path(__file__).resolve().parents[1] / "docs" / "images" / "lrn-speed.png")
-    if png is not None:
-        result["png"] = str(bar_chart(result, png))
     print(f"step with LRN / without: {result['step_lrn_over_no_lrn']:.3f} (target ≥ 0.85); torch's LRN in place: "
           f"{result['step_torch_lrn_over_no_lrn']:.3f}; layer ours / torch's: {result['layer_ours_over_torch']:.2f}×")
     return result, out
