@@ -28,27 +28,24 @@ def today() -> str:
 
 
 class Timer:
-    """Elapsed seconds of a block: CUDA events on the device's stream on CUDA (host stalls waiting
-    for data count), perf_counter on a CPU."""
+    """Elapsed seconds of a block; on CUDA the device is synchronised at both ends, so the time is
+    what its stream took, host stalls waiting for data included."""
 
     def __init__(self, device) -> None:
         self.device, self.seconds = torch.device(device), float("nan")
 
-    def __enter__(self) -> "Timer":
+    def _sync(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-            self._events = [torch.cuda.Event(enable_timing=True) for _ in range(2)]
-            self._events[0].record(torch.cuda.current_stream(self.device))
+
+    def __enter__(self) -> "Timer":
+        self._sync()
         self._t0 = time.perf_counter()
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.device.type == "cuda":
-            self._events[1].record(torch.cuda.current_stream(self.device))
-            torch.cuda.synchronize(self.device)
-            self.seconds = self._events[0].elapsed_time(self._events[1]) / 1000.0
-        else:
-            self.seconds = time.perf_counter() - self._t0
+        self._sync()
+        self.seconds = time.perf_counter() - self._t0
 
 
 def best_seconds(device, fn: Callable[[], Any], steps: int, repeats: int, warmup: int) -> float:

@@ -4,18 +4,11 @@
     python benchmarks/gpu_check.py --fashion-mnist data/fashion-mnist --out /tmp/out   # ≤ 8 minutes
     python benchmarks/gpu_check.py --dry-run --out /tmp/dry                            # every stage, tiny, on the CPU
 
-Stages, in this order (each has a status; a failing stage is recorded and the next one runs):
-``cuda_tests`` (``pytest -m cuda``: passed/failed/skipped counts); ``model_only`` (benchmarks/roofline.py's
-rows: alexnet2012 and alexnet_owt, 224 px, batch 256, bf16, channels-last, eager and compiled, with the
-matrix-product peaks); ``lrn`` (benchmarks/lrn.py, eager and compiled); ``end_to_end`` (benchmarks/
-pipeline.py: synthetic JPEGs → prepare → nvJPEG → paper augmentation → the Trainer, one epoch) with
-``eval`` (centre and 10 views, seconds per 50,000); ``baseline`` (torchvision's recipe on the same
-JPEGs); ``fashion_mnist`` (224 px from ``--fashion-mnist``'s idx files, the d2l and paper recipes,
-``--fm-epochs`` each: test accuracy and seconds per epoch).
-
-Output in ``--out`` (at most 8 files): ``gpu_check.json`` (each stage's record with ``status``, the
-provenance, ``end_to_end_images_per_s``, ``baseline_images_per_s``, ``model_only_images_per_s`` and the
-targets with ``met``), ``gpu_check.log.jsonl``, ``pytest.txt``, ``curves-d2l.png``, ``curves-paper.png``. Work files go to a temporary folder.
+Stages, each with a status (a failing stage is recorded and the next one runs): ``cuda_tests``
+(``pytest -m cuda``), ``model_only`` (roofline.py's rows), ``lrn`` (lrn.py), ``end_to_end`` and ``eval``
+and ``baseline`` (pipeline.py), ``fashion_mnist`` (the d2l and paper recipes at 224 px). Output in
+``--out``: ``gpu_check.json``, ``gpu_check.log.jsonl``, ``pytest.txt``, ``curves-{d2l,paper}.png``.
+docs/BENCHMARKS.md has the details.
 """
 
 from __future__ import annotations
@@ -23,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -88,10 +82,9 @@ def cuda_tests(args) -> dict:
                           str(ROOT / "tests")], capture_output=True, text=True, cwd=ROOT)
     (args.out / "pytest.txt").write_text(out.stdout[-20000:] + out.stderr[-5000:])
     tail = (out.stdout.strip().splitlines() or [""])[-1]
-    counts = {w: int(n) for n, w in (part.split()[:2] for part in tail.strip("= ").split(", ")
-                                     if len(part.split()) >= 2 and part.split()[0].isdigit())}
     if out.returncode not in (0, 5):
         raise RuntimeError(f"pytest -m cuda exited {out.returncode}: {tail}")
+    counts = {word: int(n) for n, word in re.findall(r"(\d+) (passed|failed|skipped|deselected)", tail)}
     return {"summary": tail, **{k: counts.get(k, 0) for k in ("passed", "failed", "skipped", "deselected")}}
 
 

@@ -1,16 +1,10 @@
-"""What the paper's LRN costs: the layer alone, and an alexnet2012 training step with and without it.
+"""What the paper's LRN costs: the layer alone (ours and torch.nn.LocalResponseNorm, forward and
+backward) and alexnet2012's training step with it, without it, with torch's in its place, and with
+torch's unfused SGD; compiled too on CUDA. Headline: ``step_lrn_over_no_lrn`` (target ≥ 0.85).
 
     python benchmarks/lrn.py                          # this machine's device
-    python benchmarks/lrn.py --device cpu --input-size 64 --batch-size 128 --steps 10
+    python benchmarks/lrn.py --device cpu --input-size 64 --batch-size 128 --steps 10 --bf16 on
     python benchmarks/lrn.py --quick --out /tmp/lrn.json       # seconds: checks it runs (CI)
-
-Rows (images/s, best of ``--repeats`` timings of ``--steps`` steps after warm-up): ``layer``: norm1's
-shape, forward + backward, ``alexnet.models.LocalResponseNorm`` (one autograd Function, per tower)
-and ``torch.nn.LocalResponseNorm`` (one group); ``step``: ``alexnet.train.loop.train_step`` of
-alexnet2012 (the paper recipe's SGD) with ``lrn=True``, ``lrn=False``, torch's LRN in place of
-ours, and torch's per-tensor SGD instead of the fused kernel; on CUDA also compiled. The headline
-is ``step_lrn_over_no_lrn`` (target ≥ 0.85). Before the 2026-12 reorganisation this was
-benchmarks/lrn_speed.py.
 """
 
 from __future__ import annotations

@@ -1,17 +1,11 @@
-"""The data pipeline and the whole training run, against torchvision's plain recipe on the same JPEGs.
+"""The data pipeline and the whole training run, against torchvision's plain recipe on the same JPEGs:
+``prepare``, ``loader`` (each decoder, without and with the paper's augmentation), ``end_to_end`` (the
+Trainer, timed through ``on_step``), ``eval`` (centre and 10 views) and ``baseline`` (ImageFolder + PIL +
+DataLoader + torchvision.models.alexnet, fp32). docs/BENCHMARKS.md has the details.
 
     python benchmarks/pipeline.py                          # this machine's device
     python benchmarks/pipeline.py --images 3000 --skip end_to_end eval baseline   # prepare + loader only
     python benchmarks/pipeline.py --quick --out /tmp/p.json          # tiny, seconds (CI)
-
-Sections (images/s): ``prepare`` (synthetic photograph-like JPEGs of ~500×375,
-``alexnet.data.synthetic`` → ``alexnet.data.prepare.prepare``: decode, resize, JPEG q90, statistics);
-``loader`` (``StoreLoader`` over the prepared store, each decoder, without and with the paper's
-augmentation; nvJPEG on CUDA); ``end_to_end`` (the Trainer itself, paper recipe, timed between its
-steps through ``on_step``); ``eval`` (centre crop and the paper's 10 views, seconds per 50,000);
-``baseline`` (torchvision's recipe: ``ImageFolder`` + PIL + ``RandomResizedCrop`` + flip +
-``DataLoader`` workers + ``torchvision.models.alexnet``, fp32, SGD). Before the 2026-12
-reorganisation these were benchmarks/data_throughput.py and benchmarks/train_throughput.py.
 """
 
 from __future__ import annotations
@@ -110,30 +104,6 @@ def loader_rows(args, store: Path, device) -> list[dict[str, Any]]:
     return rows
 
 
-class StepClock:
-    """``Trainer(on_step=...)``: marks the end of step ``start`` and of step ``last`` (CUDA events on
-    the stream, no synchronisation inside the loop; perf_counter on a CPU)."""
-
-    def __init__(self, device, start: int, last: int) -> None:
-        self.device, self.start, self.last, self.cuda = device, start, last, device.type == "cuda"
-        self.events = [torch.cuda.Event(enable_timing=True) for _ in range(2)] if self.cuda else []
-        self.times: list[float] = []
-
-    def __call__(self, trainer, step: int) -> None:
-        if step in (self.start, self.last):
-            if self.cuda:
-                self.events[step == self.last].record(torch.cuda.current_stream(self.device))
-            else:
-                self.times.append(time.perf_counter())
-
-    @property
-    def seconds(self) -> float:
-        if self.cuda:
-            torch.cuda.synchronize(self.device)
-            return self.events[0].elapsed_time(self.events[1]) / 1000.0
-        return self.times[1] - self.times[0]
-
-
 def end_to_end(args, device, store: Path, run_dir: Path):
     """One epoch of the paper recipe by the Trainer; returns (row, trainer, data) for the evaluation."""
     from alexnet.config import resolve_config
@@ -146,7 +116,13 @@ def end_to_end(args, device, store: Path, run_dir: Path):
     per_epoch = len(data.train_loader)
     if per_epoch <= args.warmup:
         raise ValueError(f"{per_epoch} batches per epoch; the timing needs more than --warmup {args.warmup}")
-    clock = StepClock(device, args.warmup, per_epoch)
+    marks: list[float] = []
+
+    def clock(trainer, step: int) -> None:       # the end of the warm-up and of the last step
+        if step in (args.warmup, per_epoch):
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            marks.append(time.perf_counter())
     trainer = Trainer(resolve_config("paper", {**over, "max_steps_per_epoch": per_epoch}), run_dir, data,
                       ctx=DistContext(device=device), on_step=clock)
     summary = trainer.fit()
@@ -154,7 +130,7 @@ def end_to_end(args, device, store: Path, run_dir: Path):
         raise RuntimeError(f"the end-to-end training run stopped early: {summary['status']}")
     precision = "bf16" if trainer.amp_dtype == torch.bfloat16 else "fp32"
     row = _row("end_to_end", f"alexnet2012 {precision}{' compiled' if args.compile else ''}, prepared store + paper "
-               f"augmentation", (per_epoch - args.warmup) * args.batch_size, clock.seconds, precision=precision,
+               f"augmentation", (per_epoch - args.warmup) * args.batch_size, marks[1] - marks[0], precision=precision,
                compile=args.compile, channels_last=trainer.channels_last, batch_size=args.batch_size,
                decode_device=data.train_loader.decode_device, decoder=data.train_loader.decoder,
                train_loss=summary["history"][-1]["train_loss"])

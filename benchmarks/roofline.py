@@ -1,20 +1,10 @@
-"""The training step against this machine's limit: the matrix-product peak, then the step per arch ×
-batch × precision × memory format × torch.compile, its FLOP/s as a fraction of the peak, and where
-its time goes, layer by layer, from torch.profiler.
+"""The training step against this machine's limit: the fp32 and bf16 matrix-product peaks, then the
+step per arch × batch × precision × memory format × torch.compile, its FLOP/s as a fraction of each
+peak, and where its time goes, layer by layer (torch.profiler). docs/BENCHMARKS.md has the details.
 
     python benchmarks/roofline.py                      # the demo's step on this CPU (src/alexnet/demo.py)
     python benchmarks/roofline.py --setting imagenet --archs alexnet2012 alexnet_owt --batch-sizes 128 256
     python benchmarks/roofline.py --quick --out /tmp/r.json        # tiny shapes, seconds (CI)
-
-Settings: ``demo`` (the default on a CPU) is ``alexnet.demo.demo_config``'s CPU profile (alexnet2012,
-64 px, 1 channel, 10 classes, batch 128, SGD) through its own input path, on synthetic
-Fashion-MNIST-format data; ``imagenet`` (the default on CUDA) is each arch's default recipe at
-224 px on random float input already on the device. Each row is ``alexnet.train.loop.train_step``
-with the Trainer's model, optimizer and precision. FLOPs per step are counted by
-``torch.utils.flop_counter`` on one step (forward and backward). Peaks: a large square product
-and fc6's and fc7's forward products at the row's batch, in float32 and bf16. The breakdown
-(eager rows, ``--profile-steps`` steps) gives each layer's forward and backward (the autograd nodes
-its forward made), the input path, the optimizer, and the rest.
 """
 
 from __future__ import annotations
@@ -264,15 +254,13 @@ def row(args, setting, arch, batch, precision, memory_format, compiled, device, 
 
 
 def print_row(r: dict[str, Any]) -> None:
-    frac = "  ".join(f"{100 * v:5.1f}% {k}" for k, v in r["fraction_of_peak"].items())
-    print(f"  {r['arch']} b{r['batch_size']} {r['precision']:<5} {r['memory_format']:<13} "
-          f"{'compiled' if r['compile'] else 'eager':<8} {r['images_per_s']:9.1f} img/s {r['ms_per_step']:9.1f} ms "
-          f"{r['tflops']:7.3f} TFLOP/s  ({frac} of the {r['precision']} peaks)  first step {r['first_step_seconds']:.1f} s",
-          flush=True)
-    for name, part in (r.get("breakdown") or {}).get("parts", {}).items():
-        fb = (f"  (forward {part['forward_ms']:.1f}, backward {part['backward_ms']:.1f})"
-              if "forward_ms" in part and part["forward_ms"] + part["backward_ms"] else "")
-        print(f"      {name:<18} {part['ms']:8.1f} ms{fb}")
+    frac = ", ".join(f"{100 * v:.1f}% of {k}" for k, v in r["fraction_of_peak"].items())
+    print(f"  {r['arch']} b{r['batch_size']} {r['precision']} {r['memory_format']} {'compiled' if r['compile'] else 'eager'}:"
+          f" {r['images_per_s']:.1f} img/s, {r['ms_per_step']:.1f} ms, {r['tflops']:.3f} TFLOP/s ({frac}), first step "
+          f"{r['first_step_seconds']:.1f} s", flush=True)
+    parts = (r.get("breakdown") or {}).get("parts", {})
+    print("    ms: " + ", ".join(f"{n} {p['ms']:.1f}" + (f" ({p['forward_ms']:.1f} + {p['backward_ms']:.1f})"
+                                                        if "forward_ms" in p else "") for n, p in parts.items()))
 
 
 def main(argv=None) -> int:
