@@ -36,6 +36,8 @@ def describe_head(head: bytes) -> str:
     for magic, kind in _KINDS:
         if (stripped if magic in (b"<", b"{") else head).startswith(magic):
             return kind
+    if all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+        return f"text ({head.decode('ascii')[:12]!r}…; a .prototxt describes a net and holds no weights)"
     return f"a file starting with {head[:8]!r}"
 
 

@@ -68,5 +68,5 @@ def importer_for(path: Path, head: bytes) -> Importer:
 
 # Each module registers its importer when imported.
 from . import torchvision  # noqa: E402,F401
-# caffe
+from . import caffe  # noqa: E402,F401
 # onnx
