@@ -134,7 +134,15 @@ def caffe_messages() -> dict[str, type]:
                              ("blobs", 6, ".caffe.BlobProto", True, False),
                              ("convolution_param", 10, ".caffe.ConvolutionParameter", False, False),
                              ("lrn_param", 18, ".caffe.LRNParameter", False, False),
-                             ("pooling_param", 19, ".caffe.PoolingParameter", False, False)],
+                             ("pooling_param", 19, ".caffe.PoolingParameter", False, False),
+                             ("layer", 1, ".caffe.V0LayerParameter", False, False)],
+        "V0LayerParameter": [("name", 1, "str", False, False), ("type", 2, "str", False, False),
+                             ("num_output", 3, "uint", False, False), ("pad", 7, "uint", False, False),
+                             ("kernelsize", 8, "uint", False, False), ("group", 9, "uint", False, False),
+                             ("stride", 10, "uint", False, False), ("pool", 11, "int", False, False),
+                             ("local_size", 13, "uint", False, False), ("alpha", 14, "float", False, False),
+                             ("beta", 15, "float", False, False), ("k", 22, "float", False, False),
+                             ("blobs", 50, ".caffe.BlobProto", True, False)],
         "NetParameter": [("name", 1, "str", False, False), ("layers", 2, ".caffe.V1LayerParameter", True, False),
                          ("layer", 100, ".caffe.LayerParameter", True, False)],
     }
@@ -191,11 +199,15 @@ LAYERS = [("data", "input", 5, "Input"), ("conv1", "conv", 4, "Convolution"), ("
 
 def caffe_net(w: dict, layout: str, *, k: float = LRN_K, order=LAYERS):
     """A NetParameter message of bvlc_alexnet's layer list with the weights ``w``; ``layout``:
-    "layer" (field 100, LayerParameter) or "layers" (field 2, V1LayerParameter, legacy blob shapes)."""
+    "layer" (field 100, LayerParameter), "layers" (field 2, V1LayerParameter, legacy blob shapes) or
+    "v0" (V1 wrappers around V0LayerParameter, the 2013 layout: types as strings, params inline)."""
     M = caffe_messages()
     net = M["NetParameter"](name="AlexNet")
     bottom = "data"
     for name, kind, v1_type, new_type in order:
+        if layout == "v0":
+            _v0_layer(net.layers.add(), name, kind, w, k)
+            continue
         layer = net.layers.add(type=v1_type) if layout == "layers" else net.layer.add(type=new_type)
         layer.name = name
         if kind != "input":
@@ -221,6 +233,24 @@ def caffe_net(w: dict, layout: str, *, k: float = LRN_K, order=LAYERS):
             for arr in w[name]:
                 _fill_blob(layer.blobs.add(), arr, legacy=layout == "layers")
     return net
+
+
+_V0_TYPES = {"input": "data", "conv": "conv", "relu": "relu", "lrn": "lrn", "pool": "pool", "fc": "innerproduct",
+             "dropout": "dropout", "softmax": "softmax"}
+
+
+def _v0_layer(wrapper, name: str, kind: str, w: dict, k: float) -> None:
+    v0 = wrapper.layer
+    v0.name, v0.type = name, _V0_TYPES[kind]
+    if kind == "conv":
+        o, _i, kernel, stride, pad, group = CONVS[name]
+        v0.num_output, v0.kernelsize, v0.stride, v0.pad, v0.group = o, kernel, stride, pad, group
+    elif kind == "lrn":
+        v0.local_size, v0.alpha, v0.beta, v0.k = 5, 1e-4, 0.75, k
+    elif kind == "pool":
+        v0.pool, v0.kernelsize, v0.stride = 0, 3, 2
+    for arr in w.get(name, ()):
+        _fill_blob(v0.blobs.add(), arr, legacy=True)
 
 
 def write_caffemodel(path: Path, w: dict, layout: str, **kwargs) -> Path:

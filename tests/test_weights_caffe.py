@@ -45,11 +45,15 @@ class Files:
         self.mean_file = cf.write_mean(root / "mean.binaryproto", self.mean)
         self.layer = cf.write_caffemodel(root / "new.caffemodel", self.w, "layer")
         self.layers = cf.write_caffemodel(root / "v1.caffemodel", self.w, "layers")
+        self.v0 = cf.write_caffemodel(root / "v0.caffemodel", self.w, "v0")
+
+    def src(self, layout: str) -> Path:
+        return {"layer": self.layer, "layers": self.layers, "v0": self.v0}[layout]
 
     def converted(self, layout: str) -> Path:
         out = self.root / f"{layout}.safetensors"
         if not out.exists():
-            src = self.layer if layout == "layer" else self.layers
+            src = self.src(layout)
             assert main(["convert", "caffe", str(src), "--mean", str(self.mean_file), "--out", str(out)]) == 0
         return out
 
@@ -94,7 +98,7 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-@pytest.mark.parametrize("layout", ["layer", "layers"])
+@pytest.mark.parametrize("layout", ["layer", "layers", "v0"])
 def test_convert_caffe_gives_onnxruntimes_logits(files, layout):
     out = files.converted(layout)
     state, meta = load_weights(out)
@@ -105,15 +109,22 @@ def test_convert_caffe_gives_onnxruntimes_logits(files, layout):
                                   "mean_image": True, "mean": None, "std": None, "source_resize": "squash",
                                   "channel_order": "BGR"}
     assert torch.equal(meta.mean_image, torch.from_numpy(files.mean))
-    src = files.layer if layout == "layer" else files.layers
-    assert meta.source["sha1"] == hashlib.sha1(src.read_bytes()).hexdigest()
-    assert meta.source["layout"] == ("layer (field 100)" if layout == "layer" else "V1 layers (field 2)")
+    assert meta.source["sha1"] == hashlib.sha1(files.src(layout).read_bytes()).hexdigest()
+    assert meta.source["layout"] == {"layer": "layer (field 100)", "layers": "V1 layers (field 2)",
+                                     "v0": "V0 (layers › layer)"}[layout]
     x = np.random.default_rng(0).uniform(-120, 120, (3, 3, cf.INPUT, cf.INPUT)).astype(np.float32)
     ref, ours = cf.run_onnx(files.onnx, x), _logits(out, x)
     assert np.abs(ours - ref).max() <= LOGIT_RTOL * np.abs(ref).max()
     # The comparison sees the LRN's k: Caffe's k = 1 and the paper's k = 2 give different logits.
     paper_k = cf.run_onnx(cf.onnx_model(files.w, k=2.0), x)
     assert np.abs(paper_k - ref).max() > 100 * LOGIT_RTOL * np.abs(ref).max()
+
+
+def test_figure3_shows_the_bgr_kernels_in_rgb(files):
+    from alexnet import models
+    from alexnet.use.visualize import conv1_weight
+    kernels = conv1_weight(models.load(files.converted("layer")))
+    assert torch.equal(kernels, torch.from_numpy(files.w["conv1"][0]).flip(1))   # BGR → RGB
 
 
 def test_a_file_with_k_2_converts_to_lrn_k_2(files, tmp_path):

@@ -69,4 +69,4 @@ def importer_for(path: Path, head: bytes) -> Importer:
 # Each module registers its importer when imported.
 from . import torchvision  # noqa: E402,F401
 from . import caffe  # noqa: E402,F401
-# onnx
+from . import onnx  # noqa: E402,F401

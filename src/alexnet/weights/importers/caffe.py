@@ -194,8 +194,13 @@ def _weighted_blobs(layers: list[dict], path: Path) -> dict[str, list[np.ndarray
 
 
 def caffe_state(layers: list[dict], path: Path) -> tuple[dict[str, torch.Tensor], int, int]:
-    """conv1–fc8 → alexnet2012's state dict, every shape checked; also (classes, input size)."""
-    arrays = _weighted_blobs(layers, path)
+    """conv1–fc8 of a caffemodel → alexnet2012's state dict, every shape checked; also (classes, input size)."""
+    return bvlc_state(_weighted_blobs(layers, path), path)
+
+
+def bvlc_state(arrays: dict[str, list[np.ndarray]], path: Path) -> tuple[dict[str, torch.Tensor], int, int]:
+    """{conv1: [weights, biases], …, fc8: […]} in Caffe's shapes (legacy 4-D ones too) → alexnet2012's
+    state dict, every shape checked against bvlc_alexnet's; also (classes, input size)."""
     fc8, fc6 = _squeeze(arrays["fc8"][0], 2), _squeeze(arrays["fc6"][0], 2)
     if fc8.ndim != 2 or fc6.ndim != 2:
         raise ValueError(f"{path} is not bvlc_alexnet's net: fc6/fc8 weights are {_dims(arrays['fc6'][0].shape)} / "
