@@ -15,7 +15,7 @@ ORDER = 50
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from alexnet.use.layers import CONV_LAYERS, FEATURE_LAYERS
+    from alexnet.use.activations import CONV_LAYERS, FEATURE_LAYERS
     from alexnet.use.retrieve import BACKENDS, FAISS_MIN_ROWS
 
     p = subparsers.add_parser(
