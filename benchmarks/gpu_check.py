@@ -121,7 +121,7 @@ def end_to_end_and_eval(args, device, pargs) -> tuple[dict, dict]:
 
 
 def fashion_mnist(args, device, dry: bool) -> dict:
-    from alexnet.config import resolve_config
+    from alexnet.recipes import resolve_config
     from alexnet.data.synthetic import write_fashion_idx
     from alexnet.train.curves import curves_figure
     from alexnet.train.runner import run_training

@@ -22,7 +22,7 @@ import common
 def main(argv=None) -> int:
     import torch
 
-    from alexnet.config import resolve_config
+    from alexnet.recipes import resolve_config
     from alexnet.models import create
     from alexnet.train.data import build_data
 

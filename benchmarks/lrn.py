@@ -64,7 +64,7 @@ def layer_rows(args, device) -> list[dict[str, Any]]:
 
 
 def step_rows(args, device, compiled: bool, amp) -> list[dict[str, Any]]:
-    from alexnet.config import resolve_config
+    from alexnet.recipes import resolve_config
     from alexnet.models import create
     from alexnet.train.loop import train_step
     from alexnet.train.optim import build_optimizer

@@ -106,7 +106,7 @@ def loader_rows(args, store: Path, device) -> list[dict[str, Any]]:
 
 def end_to_end(args, device, store: Path, run_dir: Path):
     """One epoch of the paper recipe by the Trainer; returns (row, trainer, data) for the evaluation."""
-    from alexnet.config import resolve_config
+    from alexnet.recipes import resolve_config
     from alexnet.train.data import build_data
     from alexnet.train.distributed import DistContext
     from alexnet.train.loop import Trainer

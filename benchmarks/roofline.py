@@ -75,9 +75,10 @@ def _trainer(cfg, data, work: Path):
 def build(setting: str, arch: str, batch: int, precision: str, memory_format: str, compiled: bool,
           device: torch.device, work: Path) -> Bench:
     """The Trainer of the row's config and one batch for it (the demo's through its input path)."""
-    from alexnet.config import DEFAULT_RECIPE, resolve_config
     from alexnet.data.synthetic import write_fashion_idx
     from alexnet.demo import demo_config
+    from alexnet.models.registry import default_recipe
+    from alexnet.recipes import resolve_config
     from alexnet.train.data import build_data
     from alexnet.train.runner import complete_model_args
 
@@ -91,7 +92,7 @@ def build(setting: str, arch: str, batch: int, precision: str, memory_format: st
         images, labels = next(iter(data.train_loader))
         transform = data.train_transform
     else:
-        cfg = resolve_config(DEFAULT_RECIPE[arch], {k: v for k, v in over.items() if k != "arch"}, arch=arch)
+        cfg = resolve_config(default_recipe(arch), {k: v for k, v in over.items() if k != "arch"}, arch=arch)
         data = type("Data", (), {"num_classes": cfg.model.get("num_classes", 1000)})()
         g = torch.Generator().manual_seed(0)
         images = torch.randn(batch, 3, 224, 224, generator=g)
