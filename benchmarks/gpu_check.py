@@ -102,7 +102,8 @@ def model_only(args, device, dry: bool) -> dict:
 
 
 def lrn_stage(args, device, dry: bool) -> dict:
-    largs = lrn.parse_args(["--device", str(device), "--out", str(args.work / "lrn.json")] + (["--quick"] if dry else []))
+    largs = lrn.parse_args(["--device", str(device), "--out", str(args.work / "lrn.json")]
+                           + (["--quick"] if dry else []))
     result, _ = lrn.run(largs)
     return {k: v for k, v in result.items() if k != "settings"}
 

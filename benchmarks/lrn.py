@@ -3,7 +3,7 @@ backward) and alexnet2012's training step with it, without it, with torch's in i
 torch's unfused SGD; compiled too on CUDA. Headline: ``step_lrn_over_no_lrn`` (target ≥ 0.85).
 
     python benchmarks/lrn.py                          # this machine's device
-    python benchmarks/lrn.py --device cpu --input-size 64 --batch-size 128 --steps 10 --bf16 on
+    python benchmarks/lrn.py --device cpu --input-size 64 --batch-size 128 --steps 10 --amp bf16
     python benchmarks/lrn.py --quick --out /tmp/lrn.json       # seconds: checks it runs (CI)
 """
 
@@ -29,7 +29,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--steps", type=int, default=None, help="timed steps per repeat (default 20 CUDA, 5 CPU)")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--bf16", choices=["auto", "on", "off"], default="auto", help="step under bf16 autocast "
+    p.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto", help="the step's autocast "
                    "(auto: on CUDA)")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows (CUDA only)")
     p.add_argument("--quick", action="store_true", help="batch 4, one step: checks it runs")
@@ -63,7 +63,7 @@ def layer_rows(args, device) -> list[dict[str, Any]]:
     return rows
 
 
-def step_rows(args, device, compiled: bool, amp) -> list[dict[str, Any]]:
+def step_rows(args, device, compiled: bool, precision) -> list[dict[str, Any]]:
     from alexnet.recipes import resolve_config
     from alexnet.models import create
     from alexnet.train.loop import train_step
@@ -79,7 +79,8 @@ def step_rows(args, device, compiled: bool, amp) -> list[dict[str, Any]]:
         model = create("alexnet2012", input_size=args.input_size, lrn=name != NO_LRN)
         if name == TORCH_LRN:
             model.features.norm1, model.features.norm2 = torch_lrn(), torch_lrn()
-        model = model.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.preserve_format)
+        layout = torch.channels_last if precision.channels_last else torch.preserve_format
+        model = model.to(device, memory_format=layout)
         optimizer = build_optimizer(model, cfg)
         if name == UNFUSED:      # torch's default SGD implementation, which build_optimizer replaced
             optimizer = torch.optim.SGD([{**g, "fused": None, "foreach": None} for g in optimizer.param_groups],
@@ -87,25 +88,25 @@ def step_rows(args, device, compiled: bool, amp) -> list[dict[str, Any]]:
         net = torch.compile(model) if compiled else model
 
         def step():
-            return train_step(net, x, y, optimizer, lambda t, generator=None: t, amp_dtype=amp,
-                              channels_last=device.type == "cuda")
+            return train_step(net, x, y, optimizer, lambda t, generator=None: t, amp_dtype=precision.autocast,
+                              channels_last=precision.channels_last)
         s = common.best_seconds(device, step, args.steps, args.repeats, warmup=3 if compiled else 2)
         rows.append({"section": "step", "name": name + (" compiled" if compiled else ""), "compile": compiled,
                      "lrn": name != NO_LRN, "input_size": args.input_size, "batch_size": args.batch_size,
-                     "precision": "bf16" if amp else "fp32", "seconds": s, "images_per_s": args.batch_size / s})
+                     "precision": "bf16" if precision.autocast else "fp32", "seconds": s,
+                     "images_per_s": args.batch_size / s})
     return rows
 
 
 def run(args) -> tuple[dict, Path]:
-    from alexnet.device import resolve_device
+    from alexnet.device import resolve_device, resolve_precision
     device = resolve_device(args.device)
     args.input_size = args.input_size or (224 if device.type == "cuda" else 64)
     args.steps = args.steps or (20 if device.type == "cuda" else 5)
-    bf16 = args.bf16 == "on" or (args.bf16 == "auto" and device.type == "cuda")
-    amp, start = torch.bfloat16 if bf16 else None, common.started(device)
-    rows = layer_rows(args, device) + step_rows(args, device, False, amp)
+    precision, start = resolve_precision(device, args.amp), common.started(device)   # the trainer's rule
+    rows = layer_rows(args, device) + step_rows(args, device, False, precision)
     if device.type == "cuda" and not (args.no_compile or args.quick):
-        rows += step_rows(args, device, True, amp)
+        rows += step_rows(args, device, True, precision)
     for r in rows:
         print(f"  {r['section']:<6} {r['name']:<52} {r['images_per_s']:>10.1f} img/s  {1e3 * r['seconds']:8.2f} ms")
     by = {r["name"]: r["images_per_s"] for r in rows}

@@ -256,7 +256,8 @@ def row(args, setting, arch, batch, precision, memory_format, compiled, device, 
 
 def print_row(r: dict[str, Any]) -> None:
     frac = ", ".join(f"{100 * v:.1f}% of {k}" for k, v in r["fraction_of_peak"].items())
-    print(f"  {r['arch']} b{r['batch_size']} {r['precision']} {r['memory_format']} {'compiled' if r['compile'] else 'eager'}:"
+    how = "compiled" if r["compile"] else "eager"
+    print(f"  {r['arch']} b{r['batch_size']} {r['precision']} {r['memory_format']} {how}:"
           f" {r['images_per_s']:.1f} img/s, {r['ms_per_step']:.1f} ms, {r['tflops']:.3f} TFLOP/s ({frac}), first step "
           f"{r['first_step_seconds']:.1f} s", flush=True)
     parts = (r.get("breakdown") or {}).get("parts", {})
@@ -280,7 +281,8 @@ def main(argv=None) -> int:
         for arch in args.archs:
             for batch in args.batch_sizes:
                 probe = build(setting, arch, batch, "fp32", formats[0], False, device, Path(work) / "probe")
-                peak = peaks(device, batch, probe.trainer.model, args.peak_size or (8192 if device.type == "cuda" else 2048))
+                size = args.peak_size or (8192 if device.type == "cuda" else 2048)
+                peak = peaks(device, batch, probe.trainer.model, size)
                 peak_rows[f"{arch} b{batch}"] = peak
                 print(f"{arch} b{batch} peaks (TFLOP/s): " + "; ".join(
                     f"{d}: " + ", ".join(f"{k} {v:.3f}" for k, v in p.items()) for d, p in peak.items()), flush=True)
@@ -292,8 +294,8 @@ def main(argv=None) -> int:
                             print_row(r)
                             rows.append(r)
     out = args.out or common.RESULTS / f"roofline-{device.type}-{common.today()}.json"
-    common.write_result(out, {"quick": args.quick, "setting": setting, "settings": {k: str(v) for k, v in vars(args).items()},
-                              "peaks_tflops": peak_rows, "rows": rows}, device, start)
+    common.write_result(out, {"quick": args.quick, "setting": setting, "peaks_tflops": peak_rows, "rows": rows,
+                              "settings": {k: str(v) for k, v in vars(args).items()}}, device, start)
     return 0
 
 
