@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -72,6 +73,7 @@ def jpegs_and_store(args, work: Path) -> tuple[Path, Path, dict]:
     root, store = work / f"jpegs-{args.images}-{args.val_images}-{args.classes}", work / "store"
     m = write_synthetic_jpegs(root / "train", args.images, args.classes, seed=0, workers=args.workers)
     write_synthetic_jpegs(root / "val", args.val_images, args.classes, seed=1, workers=args.workers)
+    shutil.rmtree(store, ignore_errors=True)          # prepared afresh, so its time is the whole work
     t0 = time.perf_counter()
     prepare(root, store, split="all", workers=args.workers, progress=False)
     row = _row("prepare", "decode + resize → 256² + JPEG q90 + statistics", args.images + args.val_images,
