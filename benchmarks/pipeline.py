@@ -149,7 +149,7 @@ def evaluation(args, device, trainer, data) -> list[dict[str, Any]]:
 
         def run():
             return evaluate_model(trainer.model, data.val_loader, view_fn, device=device,
-                                  amp_dtype=trainer.amp_dtype, progress=False)
+                                  precision=trainer.precision, progress=False)
         run()
         with common.Timer(device) as t:
             n = run()["num_images"]

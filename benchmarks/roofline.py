@@ -15,6 +15,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 import torch
@@ -93,7 +94,7 @@ def build(setting: str, arch: str, batch: int, precision: str, memory_format: st
         transform = data.train_transform
     else:
         cfg = resolve_config(default_recipe(arch), {k: v for k, v in over.items() if k != "arch"}, arch=arch)
-        data = type("Data", (), {"num_classes": cfg.model.get("num_classes", 1000)})()
+        data = SimpleNamespace(num_classes=cfg.model.get("num_classes", 1000), train_loader=range(1))
         g = torch.Generator().manual_seed(0)
         images = torch.randn(batch, 3, 224, 224, generator=g)
         labels = torch.randint(0, data.num_classes, (batch,), generator=g)
