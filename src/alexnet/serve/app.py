@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
-from . import api, explore
+from . import api, explore, inside
 from .batching import Busy, TimedOut
 from .state import Served, served
 from .uploads import BodyLimit, BodyTooLarge, too_large_response
@@ -44,6 +44,7 @@ def create_app(state: Served) -> FastAPI:
     _errors(app)
     app.include_router(api.router)
     app.include_router(explore.router)
+    app.include_router(inside.router)
     _pages(app)
     return app
 
@@ -84,7 +85,7 @@ def _pages(app: FastAPI) -> None:
     async def model(model: str | None = api.MODEL, s: Served = Depends(served)) -> dict:
         return {**s.net(model).describe(), "models": list(s.nets), "default": s.default_id,
                 "index": {"name": s.index_name, "size": len(s.index), "layer": s.index.layer} if s.index else None,
-                "examples": len(s.examples), "patches": s.patches_from is not None,
+                "examples": len(s.examples), "patches": s.patches is not None,
                 "limits": {"max_body_bytes": s.settings.max_body_bytes, "max_files": s.settings.max_files,
                            "max_pixels": s.settings.max_pixels, "timeout_s": s.settings.timeout_s,
                            "max_batch": s.settings.max_batch}}

@@ -9,12 +9,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from ..data.views import centre_crop
 from ..use.images import ImageReadError, open_image
 from ..use.layers import CONV_LAYERS
 from .api import EXAMPLE, IMAGE_BODY, MODEL
 from .nets import thumbnail
-from .pictures import jpeg_bytes, maps_pngs, png_bytes
+from .pictures import jpeg_bytes, maps_pngs, png_bytes, to_pil
 from .state import Served, served
 from .uploads import read_images
 
@@ -63,10 +62,7 @@ async def net_input(request: Request, model: str | None = MODEL, example: int | 
     upload = await one_image(request, s, net, example)
 
     def compute() -> bytes:
-        from PIL import Image
-        x = centre_crop(net.predictor.stored([upload.image])[0], net.predictor.input_size)
-        pixels = x.permute(1, 2, 0).numpy()
-        return png_bytes(Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels))
+        return png_bytes(to_pil(net.display([upload.image])[0]))
 
     return Response(await run_in_threadpool(compute), media_type="image/png")
 

@@ -10,6 +10,7 @@ row by its number: no request can name a file on the server.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Sequence
 import torch
 from PIL import Image
 
+from ..data.views import make_view_fn
 from ..models.summary import summarize
 from ..use.images import find_images
 from ..use.predict import Predictor
@@ -54,6 +56,19 @@ class ServedNet:
                    features_batcher=Batcher(feature_rows, compute, **kw),
                    sha256=file_sha256(path) if path and Path(path).is_file() else "")
 
+    def display(self, images: Sequence) -> torch.Tensor:
+        """What the net sees of ``images`` (its centre view: resized and cropped as the weights say) as
+        pixels in [0, 1], (B, C, crop, crop): for drawing, before any mean or std is taken off."""
+        return self.display_stored(self.predictor.stored(images))
+
+    def display_stored(self, stored: torch.Tensor) -> torch.Tensor:
+        """:meth:`display` of stored-like uint8 images (B, C, S, S)."""
+        return display_view(self.predictor)(stored)
+
+    def net_input(self, stored: torch.Tensor) -> torch.Tensor:
+        """Stored-like uint8 images (B, C, S, S) → the float centre view the net takes (the weights' own view)."""
+        return make_view_fn(self.predictor.pre, self.predictor.mean_image, views=1)(stored)[0]
+
     @property
     def batchers(self) -> tuple[Batcher, Batcher]:
         return self.predict_batcher, self.features_batcher
@@ -85,6 +100,13 @@ class ServedNet:
                 "channels": self.predictor.channels, "preprocessing": self.predictor.preprocessing,
                 "model_kwargs": meta.model_kwargs, "source": meta.source, "metrics": meta.metrics,
                 "device": str(self.predictor.device)}
+
+
+def display_view(predictor: Predictor):
+    """Stored-like uint8 (B, C, S, S) → the centre view in [0, 1] (B, C, crop, crop), no normalisation."""
+    plain = dataclasses.replace(predictor.pre, pixel_scale=255.0, mean=None, std=None, mean_image=False)
+    view = make_view_fn(plain, None, views=1)
+    return lambda stored: (view(stored)[0] / 255.0).clamp(0, 1)
 
 
 def unique_ids(specs: Sequence[str | os.PathLike]) -> list[str]:

@@ -14,10 +14,12 @@ class Settings:
     max_files: int = 16             # images per multipart request
     max_pixels: int = 40_000_000    # declared pixels per image (decompression bombs: 400 before decoding)
     timeout_s: float = 30.0         # per request: 504 after this
+    explain_timeout_s: float = 120.0  # per explain request (occlusion runs hundreds of forward passes)
+    patches_limit: int = 2000       # images of --patches-from searched for top-9 patches
     max_topk: int = 1000
 
     def __post_init__(self):
-        for name in ("max_batch", "queue_size", "max_body_bytes", "max_files", "max_pixels", "max_topk"):
+        for name in ("max_batch", "queue_size", "max_body_bytes", "max_files", "max_pixels", "max_topk", "patches_limit"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.max_wait_ms < 0 or self.timeout_s <= 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -12,6 +13,7 @@ from fastapi import HTTPException, Request
 from ..use.retrieve import FeatureIndex
 from .batching import Compute
 from .nets import Examples, ServedNet, unique_ids
+from .patches import Patches
 from .settings import Settings
 
 
@@ -23,7 +25,7 @@ class Served:
     examples: Examples = field(default_factory=Examples)
     index: FeatureIndex | None = None
     index_name: str = ""
-    patches_from: str | None = None
+    patches: Patches | None = None
     started: float = field(default_factory=time.time)
 
     @classmethod
@@ -42,7 +44,7 @@ class Served:
         return cls(nets=nets, settings=settings, compute=compute, examples=Examples.from_folder(examples),
                    index=FeatureIndex.load(index) if index is not None else None,
                    index_name=os.path.basename(str(index)) if index is not None else "",
-                   patches_from=str(patches_from) if patches_from is not None else None)
+                   patches=Patches(patches_from, settings.patches_limit) if patches_from is not None else None)
 
     @property
     def default_id(self) -> str:
@@ -56,6 +58,8 @@ class Served:
         return self.nets[id]
 
     async def start(self) -> None:
+        # Captum (the deconvnet, Grad-CAM) takes seconds to import: do it now, beside the first requests.
+        threading.Thread(target=_import_captum, name="import-captum", daemon=True).start()
         for net in self.nets.values():
             for batcher in net.batchers:
                 batcher.start()
@@ -65,6 +69,13 @@ class Served:
             for batcher in net.batchers:
                 await batcher.stop()
         self.compute.shutdown()
+
+
+def _import_captum() -> None:
+    try:
+        import captum.attr  # noqa: F401
+    except ImportError:
+        pass    # the explain endpoints say so (501)
 
 
 def served(request: Request) -> Served:

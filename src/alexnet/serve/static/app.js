@@ -59,6 +59,8 @@ function imageChanged() {
   refreshPrediction();
   refreshInput();
   refreshNeighbours();
+  refreshGradcam();
+  resetOcclusion();
   if (state.layer) showMaps(state.layer);
 }
 
@@ -75,6 +77,7 @@ function setUpInput() {
     const item = [...e.clipboardData.items].find((i) => i.type.startsWith("image/"));
     if (item) chooseFile(item.getAsFile());
   });
+  $("occlusion-button").addEventListener("click", refreshOcclusion);
   document.querySelectorAll('input[name="views"]').forEach((r) => r.addEventListener("change", refreshPrediction));
 }
 
@@ -196,6 +199,76 @@ function showMap(layer, index, url, peak) {
   $("map-panel").hidden = false;
   $("map-title").textContent = `${layer}, map ${index} (largest activation ${peak.toFixed(3)})`;
   $("map-large").src = url;
+  const generation = state.generation;
+  for (const id of ["deconv", "deconv-box"]) $(id).removeAttribute("src");
+  $("deconv-caption").textContent = "deconvnet projection: computing…";
+  call("/v1/deconv", { layer, map: index }).then((answer) => {
+    if (generation !== state.generation || !state.map || state.map.index !== index || state.map.layer !== layer) return;
+    $("deconv").src = answer.projection;
+    $("deconv-box").src = answer.input_with_box;
+    $("deconv-caption").textContent = `deconvnet projection of unit (${answer.unit.y}, ${answer.unit.x}): ${answer.note}`;
+    $("deconv-box-caption").textContent = `its receptive field: rows ${answer.box[0]}–${answer.box[2]}, columns ${answer.box[1]}–${answer.box[3]}`;
+  }).catch((e) => { $("deconv-caption").textContent = "deconvnet projection"; showError(e.message); });
+  showPatches(layer, index);
+}
+
+async function showPatches(layer, index) {
+  $("patches-box").hidden = !(state.info && state.info.patches);
+  if ($("patches-box").hidden) return;
+  $("patches").replaceChildren();
+  $("patches-source").textContent = "(computing: the first look at a layer reads every image once)";
+  try {
+    const answer = await call("/v1/patches", { layer, map: index }, { image: false });
+    if (!state.map || state.map.index !== index || state.map.layer !== layer) return;
+    $("patches-source").textContent = `(${answer.source}, ${answer.images} images)`;
+    $("patches").replaceChildren(...answer.patches.map((p) =>
+      figure(p.png, p.name, `a = ${p.activation.toFixed(2)}`)));
+  } catch (e) { $("patches-source").textContent = ""; showError(e.message); }
+}
+
+// -- overlays and towers ---------------------------------------------------------------------------------
+async function refreshGradcam() {
+  const generation = state.generation;
+  $("gradcam-caption").textContent = "Grad-CAM of conv5: computing…";
+  try {
+    const answer = await call("/v1/gradcam");
+    if (generation !== state.generation) return;
+    $("gradcam").src = answer.overlay; $("gradcam").hidden = false;
+    $("gradcam-caption").textContent = `Grad-CAM of conv5 for “${answer.target_class}”: bright where the class's gradient-weighted maps are strongest`;
+  } catch (e) { $("gradcam-caption").textContent = "Grad-CAM of conv5"; showError(e.message); }
+}
+
+function resetOcclusion() {
+  $("occlusion").hidden = true;
+  $("occlusion-button").disabled = !hasImage();
+  $("occlusion-caption").textContent = "Occlusion: a grey square slides over the image; bright where hiding it lowers p(class) most.";
+}
+
+async function refreshOcclusion() {
+  const generation = state.generation;
+  $("occlusion-button").disabled = true;
+  $("occlusion-caption").textContent = "Occlusion: computing (one forward pass per position of the square)…";
+  try {
+    const answer = await call("/v1/occlusion");
+    if (generation !== state.generation) return;
+    $("occlusion").src = answer.overlay; $("occlusion").hidden = false;
+    $("occlusion-caption").textContent = `Occlusion for “${answer.target_class}” (p = ${answer.target_probability.toFixed(3)} `
+      + `unoccluded, ${answer.min_probability.toFixed(3)} at worst; square ${answer.patch} px every ${answer.stride}): ${answer.note}`;
+  } catch (e) { showError(e.message); }
+  $("occlusion-button").disabled = false;
+}
+
+async function loadTowers() {
+  try {
+    const answer = await call("/v1/towers", {}, { image: false });
+    const report = answer.report;
+    const measure = report.per_tower ? report.per_tower.map((v, t) => `tower ${t + 1}: ${v.toFixed(3)}`).join(", ") : "";
+    $("towers-note").textContent = [`${report.kernels_shape.join("×")} kernels, each on its own scale.`,
+      measure && `Colour specificity (${report.measure}): ${measure}.`, report.message || ""].filter(Boolean).join(" ");
+    $("towers").replaceChildren(...answer.towers.map((t) =>
+      figure(t.png, `tower ${t.tower}: kernels ${t.kernels[0]}–${t.kernels[1]}`)));
+    $("towers").querySelectorAll("img").forEach((im) => im.classList.add("pixelated", "sheet"));
+  } catch (e) { showError(e.message); }
 }
 
 // -- start ----------------------------------------------------------------------------------------------
@@ -204,6 +277,7 @@ async function loadModel() {
   $("neighbours-box").hidden = !state.info.index;
   if (state.info.index) $("index-name").textContent = `(${state.info.index.name}, ${state.info.index.size} images)`;
   await loadNetwork();
+  loadTowers();
 }
 
 async function start() {
