@@ -36,7 +36,7 @@ def index(weights, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(weights, index):
-    state = Served.load([weights, weights], index=index, examples=PHOTOS, device="cpu",
+    state = Served.load([weights, weights], index=index, examples=PHOTOS, patches_from=PHOTOS, device="cpu",
                         settings=Settings(max_body_bytes=LIMIT, max_files=4, max_pixels=5_000_000))
     with TestClient(create_app(state)) as c:
         yield c
@@ -133,6 +133,42 @@ def test_neighbours_are_alexnet_retrieve(client, index):
     assert client.get(got["neighbours"][1]["thumbnail"]).status_code == 200
 
 
+# -- the explain panels (alexnet.explain computes; these check the wiring) ------------------------------------
+def test_deconv_occlusion_gradcam(client, weights):
+    from alexnet import explain
+    predictor = Predictor(weights, "cpu")
+    x = predictor.preprocess([PHOTOS / "coffee.jpg"])
+    got = client.post("/v1/deconv?layer=conv3&map=5", content=photo_bytes("coffee.jpg")).json()
+    unit = explain.strongest_units(predictor.model, x, "conv3", [5])[0]
+    assert (got["unit"]["y"], got["unit"]["x"]) == (unit[2], unit[3])
+    assert got["box"] == list(explain.receptive_field(predictor.model, "conv3", 67).box(unit[2], unit[3]))
+    assert got["projection"].startswith("data:image/png;base64,")
+    occ = client.post("/v1/occlusion?example=2").json()        # coffee.jpg
+    expected = explain.occlusion_maps(predictor.model, x)
+    assert occ["target"] == expected["target"] and occ["target_class"] == f"class{expected['target']}"
+    # the same forward passes, batched alike: float rounding at most
+    assert occ["min_probability"] == pytest.approx(float(expected["probability"].min()), abs=1e-5)
+    cam = client.post("/v1/gradcam?target=2", content=photo_bytes("coffee.jpg")).json()
+    assert cam["target"] == 2 and cam["target_class"] == "class2" and cam["overlay"].startswith("data:image/png")
+    assert client.post("/v1/gradcam?target=5", content=photo_bytes("coffee.jpg")).status_code == 422
+    assert client.post("/v1/deconv?layer=conv1&map=96", content=photo_bytes("coffee.jpg")).status_code == 422
+
+
+def test_towers_and_top_patches(client, weights):
+    from alexnet import explain
+    towers = client.get("/v1/towers").json()
+    assert [t["kernels"] for t in towers["towers"]] == [[0, 47], [48, 95]]
+    expected = explain.towers_report(Predictor(weights, "cpu").model)
+    assert towers["report"]["per_tower"] == pytest.approx(expected["per_tower"], abs=1e-6)  # same numbers
+    got = client.get("/v1/patches?layer=conv1&map=3").json()
+    predictor = Predictor(weights, "cpu")
+    photos = sorted(PHOTOS.glob("*.jpg"))
+    best = explain.top_patches(predictor.model, predictor.preprocess(photos), "conv1", [3], k=9)[3]
+    assert [p["name"] for p in got["patches"]] == [photos[p.image].name for p in best]
+    assert [p["box"] for p in got["patches"]] == [list(p.box) for p in best]
+    assert got["images"] == 5 and client.get("/v1/patches?layer=conv1&map=96").status_code == 422
+
+
 # -- bad input ---------------------------------------------------------------------------------------------
 BAD = [
     ("not an image", lambda: b"hello, this is text", 400, "not an image"),
@@ -197,6 +233,7 @@ def test_neighbours_without_index(weights):
         r = c.post("/v1/neighbours", content=photo_bytes("chelsea.jpg"))
         assert r.status_code == 404 and "--index" in r.json()["detail"]
         assert c.get("/v1/examples").json() == {"examples": []}
+        assert c.get("/v1/patches?layer=conv1&map=0").status_code == 404
 
 
 @pytest.mark.slow

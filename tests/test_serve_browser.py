@@ -56,7 +56,8 @@ def test_page_in_a_real_browser(tmp_path):
     photo = PHOTOS / "chelsea.jpg"
     driver = browser()
     try:
-        with live_server(Served.load([weights], examples=PHOTOS, device="cpu")) as url:
+        served = Served.load([weights], examples=PHOTOS, patches_from=PHOTOS, device="cpu")
+        with live_server(served) as url:
             import httpx
             expected = httpx.post(f"{url}/v1/predict", files=[("file", (photo.name, photo.read_bytes()))],
                                   timeout=60).json()["results"][0]["top"]
@@ -79,6 +80,16 @@ def test_page_in_a_real_browser(tmp_path):
             wait(driver, lambda d: large.is_displayed() and image_loaded(d, large))
             assert large.get_attribute("src") == maps[7].get_attribute("src")
             assert "conv2, map 7" in driver.find_element(By.ID, "map-title").text
+            for id in ("deconv", "deconv-box"):           # the deconvnet projection and the unit's field
+                element = driver.find_element(By.ID, id)
+                wait(driver, lambda d: image_loaded(d, element), 120)
+            wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#patches img")) == 5, 120)  # 5 photos
+            gradcam = driver.find_element(By.ID, "gradcam")
+            wait(driver, lambda d: gradcam.is_displayed() and image_loaded(d, gradcam), 120)
+            driver.find_element(By.ID, "occlusion-button").click()
+            occlusion = driver.find_element(By.ID, "occlusion")
+            wait(driver, lambda d: occlusion.is_displayed() and image_loaded(d, occlusion), 120)
+            assert len(driver.find_elements(By.CSS_SELECTOR, "#towers img")) == 2      # two towers
             assert image_loaded(driver, driver.find_element(By.ID, "net-input"))
             assert driver.find_element(By.ID, "error").get_attribute("hidden") is not None   # no error shown
 
