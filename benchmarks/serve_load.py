@@ -27,6 +27,7 @@ import random
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -101,13 +102,16 @@ def rss_mib(pid: int) -> float:
 
 
 class Server:
+    threads: int | None = None     # --threads for every server (main sets it)
+
     def __init__(self, weights: Path, max_batch: int, upload_mb: float = 1.0):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "alexnet", "serve", str(weights), "--port", str(self.port), "--device", "cpu",
-             "--max-batch", str(max_batch), "--queue", "256", "--max-upload-mb", str(upload_mb)],
+             "--max-batch", str(max_batch), "--queue", "256", "--max-upload-mb", str(upload_mb)]
+            + (["--threads", str(self.threads)] if self.threads else []),
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     def wait(self, seconds: float = 180) -> "Server":
@@ -277,6 +281,8 @@ def main(argv=None) -> int:
     p.add_argument("--memory-requests", type=int, default=10_000)
     p.add_argument("--malformed", type=int, default=1_000)
     p.add_argument("--weights", help="a trained demo model.safetensors (default: the demo's net, random weights)")
+    p.add_argument("--threads", type=int, help="the server's torch threads (alexnet serve --threads)")
+    p.add_argument("--rows-only", action="store_true", help="only the throughput rows (no memory check, no malformed mix)")
     p.add_argument("--quick", action="store_true", help="a smoke run: T=1 s, 300 memory requests, 50 malformed")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "serve-load.json"))
     args = p.parse_args(argv)
@@ -285,10 +291,31 @@ def main(argv=None) -> int:
         args.seconds, args.memory_requests, args.malformed = 1.0, 300, 50
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    weights = Path(args.weights) if args.weights else demo_net(out.parent / f".{out.stem}-demo-net.safetensors")
+    Server.threads = args.threads
+    tmp = tempfile.TemporaryDirectory()
+    weights = Path(args.weights) if args.weights else demo_net(Path(tmp.name) / "demo-net.safetensors")
     started = time.monotonic()
     load_before = os.getloadavg()
     rows = throughput_rows(weights, args.seconds, 100_000, [int(c) for c in args.clients.split(",")])
+    result = {"provenance": provenance("cpu"), "benchmark": "serve_load", "net": "alexnet2012 64 px grey 10 classes"
+              + (f" ({args.weights})" if args.weights else " (the demo's net, random weights)"),
+              "server_threads": args.threads, "seconds_per_row": args.seconds, "cpus": os.cpu_count(),
+              "loadavg_at_start": load_before, "rows": rows, "batching_speedup": speedups(rows)}
+    if not args.rows_only:
+        result.update(memory_and_malformed(weights, args))
+    result.update(loadavg_at_end=os.getloadavg(), wall_s=round(time.monotonic() - started, 1))
+    tmp.cleanup()
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"batching on / off, requests/s: {result['batching_speedup']}\nwrote {out}")
+    return 0
+
+
+def speedups(rows: list[dict]) -> dict:
+    by = {(r["batching"], r["clients"]): r["requests_per_s"] for r in rows}
+    return {f"C={c}": round(by[("on", c)] / by[("off", c)], 2) for b, c in by if b == "on" and ("off", c) in by}
+
+
+def memory_and_malformed(weights: Path, args) -> dict:
     first = max(1, args.memory_requests // 10)
     memory = memory_check(weights, args.memory_requests, first, seconds=max(60.0, args.memory_requests / 20))
     print(f"memory: {memory['requests']} requests, RSS after {first}: {memory[f'rss_after_{first}_mib']} MiB, "
@@ -296,18 +323,7 @@ def main(argv=None) -> int:
     mix = malformed_mix(weights, good=3 * args.malformed, bad=args.malformed, seconds=max(60.0, args.malformed / 10))
     print(f"malformed mix: {mix['good_ok']}/{mix['good_sent']} good answered correctly, {mix['bad_4xx']}/"
           f"{mix['malformed_sent']} malformed got 4xx, server up after: {mix['server_up_after']}")
-    by = {(r["batching"], r["clients"]): r["requests_per_s"] for r in rows}
-    ratios = {f"C={c}": round(by[("on", c)] / by[("off", c)], 2) for b, c in by if b == "on" and ("off", c) in by}
-    result = {"provenance": provenance("cpu"), "benchmark": "serve_load", "net": "alexnet2012 64 px grey 10 classes"
-              + (f" ({args.weights})" if args.weights else " (the demo's net, random weights)"),
-              "seconds_per_row": args.seconds, "cpus": os.cpu_count(), "loadavg_at_start": load_before,
-              "loadavg_at_end": os.getloadavg(), "rows": rows, "batching_speedup": ratios,
-              "memory": memory, "malformed_mix": mix, "wall_s": round(time.monotonic() - started, 1)}
-    if not args.weights:
-        weights.unlink(missing_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"batching on / off, requests/s: {ratios}\nwrote {out}")
-    return 0
+    return {"memory": memory, "malformed_mix": mix}
 
 
 if __name__ == "__main__":

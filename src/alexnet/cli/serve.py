@@ -31,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="requests waiting before the server answers 503 (default: %(default)s)")
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="request body limit, 413 above (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per request, 504 after (default: %(default)s)")
+    p.add_argument("--threads", type=positive_int,
+                   help="torch threads for the forward passes (default: torch's, one per core); 1 holds up better "
+                        "on a machine busy with other work")
     add_device(p)
     p.set_defaults(func=run_serve)
 
@@ -44,5 +47,5 @@ def run_serve(args: argparse.Namespace) -> int:
                         max_body_bytes=int(args.max_upload_mb * (1 << 20)), timeout_s=args.timeout)
     serve(args.weights, host=args.host, port=args.port, settings=settings, index=args.index,
           examples=args.examples, patches_from=args.patches_from,
-          device=args.device)
+          device=args.device, threads=args.threads)
     return 0

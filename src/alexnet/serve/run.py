@@ -31,14 +31,17 @@ def is_loopback(host: str) -> bool:
 def serve(weights: Sequence[str | os.PathLike], *, host: str = "127.0.0.1", port: int = 8000,
           settings: Settings | None = None, index: str | None = None, examples: str | None = None,
           patches_from: str | None = None, device: str | None = None, graceful_s: float = 10.0,
-          log_level: str = "info") -> None:
-    """Load the nets and serve until SIGINT/SIGTERM."""
+          log_level: str = "info", threads: int | None = None) -> None:
+    """Load the nets and serve until SIGINT/SIGTERM. ``threads``: torch's intra-op threads (default: torch's)."""
     try:
         import uvicorn
         from .app import create_app
         from .state import Served
     except ImportError as e:
         raise ImportError(f"alexnet serve needs FastAPI and uvicorn ({e}); pip install -e \".[serve]\"") from None
+    if threads is not None:
+        import torch
+        torch.set_num_threads(threads)
     state = Served.load(weights, settings=settings, index=index, examples=examples, patches_from=patches_from,
                         device=device)
     if not is_loopback(host):
