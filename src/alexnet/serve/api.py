@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from ..use.layers import FEATURE_LAYERS
+from ..use.activations import FEATURE_LAYERS
 from ..use.predict import Prediction
 from .state import Served, served
 from .uploads import read_images

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from ..use.images import ImageReadError, open_image
-from ..use.layers import CONV_LAYERS
+from ..use.activations import CONV_LAYERS
 from .api import EXAMPLE, IMAGE_BODY, MODEL
 from .nets import thumbnail
 from .pictures import jpeg_bytes, maps_pngs, png_bytes, to_pil

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from PIL import ImageDraw
 
 from .. import explain
-from ..use.layers import CONV_LAYERS
+from ..use.activations import CONV_LAYERS
 from .api import EXAMPLE, IMAGE_BODY, MODEL
 from .explore import one_image
 from .pictures import data_url, heat_overlay, png_bytes, signed, tile_mosaic, to_pil
