@@ -148,20 +148,25 @@ async function loadNetwork() {
   const summary = await call("/v1/summary", {}, { image: false });
   $("net-title").textContent = `${summary.arch}, input ${summary.in_channels}×${summary.input_size}×${summary.input_size}, `
     + `${summary.totals.params.toLocaleString()} parameters`;
-  let conv = 0;
+  let conv = 0, fc = 0;
   const boxes = summary.layers.filter((l) => SHOWN.test(l.op)).map((l) => {
     const box = document.createElement("div");
     box.className = "layer";
     const isConv = l.op.startsWith("conv");
     const rf = l.receptive_field === null ? "" : `<br>RF ${l.receptive_field}×${l.receptive_field}, jump ${l.jump}`;
     box.innerHTML = `<b></b>${l.output_shape.join("×")}${rf}<br><span class="muted"></span>`;
-    box.querySelector("b").textContent = l.name.split(".").pop();
+    // the paper's names (conv1..conv5, fc6..fc8) whatever the modules are called (torchvision: features.0, ...)
+    const short = l.name.split(".").pop();
+    const name = isConv ? `conv${conv + 1}` : l.op.startsWith("fc") ? `fc${6 + fc++}`
+      : /^\d+$/.test(short) ? `${l.op.split(" ")[0]} (after conv${conv})` : short;
+    box.querySelector("b").textContent = name;
+    box.title = l.name;
     box.querySelector(".muted").textContent = l.op;
     if (isConv && conv < summary.conv_layers.length) {
       const layer = summary.conv_layers[conv++];
       box.classList.add("conv");
       box.dataset.layer = layer;
-      box.title = `click: the ${layer} maps of this image`;
+      box.title = `${l.name}: click for the ${layer} maps of this image`;
       box.addEventListener("click", () => showMaps(layer));
     } else if (l.op.startsWith("fc")) {
       box.classList.add("fc");
