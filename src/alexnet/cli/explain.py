@@ -1,6 +1,6 @@
-"""``alexnet explain SUBCOMMAND WEIGHTS …``: Inside AlexNet (the paper's Figure 3 measured, and
+"""alexnet explain SUBCOMMAND WEIGHTS …: inside AlexNet (the paper's Figure 3 measured, and
 Zeiler & Fergus's top patches, deconvnet, occlusion and feature evolution; Grad-CAM and guided
-backpropagation). Each writes a PNG (``--png``) and the numbers behind it (``--json``)."""
+backpropagation). Each writes a PNG (--png) and the numbers behind it (--json)."""
 
 from __future__ import annotations
 

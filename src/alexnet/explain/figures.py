@@ -86,7 +86,7 @@ def occlusion_figure(image: torch.Tensor, result: dict, class_names: Sequence[st
     axes[0].set_title(f"image, grey {p}×{p} square where p is lowest", fontsize=8)
     extent = _extent(result)
     target = class_names[result["target"]]
-    im = axes[1].imshow(prob.numpy(), cmap="jet", vmin=0, vmax=1, extent=extent)
+    im = axes[1].imshow(prob.numpy(), cmap="jet", extent=extent)     # its own range: the colour bar says it
     axes[1].set_title(f"(a) p({_short(target)}) with the square at each position", fontsize=8)
     fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.02)
     im = axes[2].imshow(result["activation"].numpy(), cmap="jet", extent=extent)
