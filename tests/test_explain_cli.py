@@ -14,7 +14,7 @@ from PIL import Image
 from alexnet.cli.main import main
 from alexnet.models.summary import summarize
 from alexnet.use import Predictor
-from alexnet.use.layers import conv_maps
+from alexnet.use.activations import conv_maps
 from explain_fixtures import demo_like_weights
 from torchvision_fixtures import PHOTOS, photos
 from train_fixtures import tiny_config, write_fashion_idx

@@ -11,7 +11,7 @@ from torch import nn
 from alexnet.explain import deconv_projection, deconv_projections, strongest_maps
 from alexnet.explain._net import LRNSkippedBackward, hookable_copy
 from alexnet.models import alexnet2012
-from alexnet.models.layers import LocalResponseNorm
+from alexnet.models.lrn import LocalResponseNorm
 
 pytest.importorskip("captum")
 

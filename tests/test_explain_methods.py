@@ -169,7 +169,7 @@ def test_top_patches_are_the_strongest_images_and_their_fields():
     model = alexnet2012(num_classes=3, in_channels=1, input_size=64).eval()
     images = torch.rand(10, 1, 64, 64) * 255 - 128
     best = top_patches(model, [images[:4], images[4:]], "conv2", maps=[3, 17], k=3)
-    from alexnet.use.layers import conv_maps
+    from alexnet.use.activations import conv_maps
     with torch.no_grad():
         acts = conv_maps(model, images, "conv2")
     for m, patches in best.items():
@@ -190,7 +190,7 @@ def test_a_unit_sees_only_its_receptive_field():
     x = torch.randn(1, 3, 96, 96)
     p = top_patches(model, x, "conv2", maps=[5], k=1)[5][0]
     top, left, bottom, right = p.box
-    from alexnet.use.layers import conv_maps
+    from alexnet.use.activations import conv_maps
     outside = torch.randn_like(x) * 5
     keep = torch.zeros_like(x, dtype=torch.bool)
     keep[..., max(top, 0):bottom, max(left, 0):right] = True

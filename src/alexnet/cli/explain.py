@@ -41,7 +41,7 @@ def _images(p: argparse.ArgumentParser, many: bool = True) -> None:
 
 
 def _layer(p: argparse.ArgumentParser, default: str = "conv2") -> None:
-    from alexnet.use.layers import CONV_LAYERS
+    from alexnet.use.activations import CONV_LAYERS
     p.add_argument("--layer", default=default, help=f"{', '.join(CONV_LAYERS)} (default: %(default)s)")
 
 

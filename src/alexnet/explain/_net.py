@@ -17,10 +17,10 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ..models.layers import LocalResponseNorm
-from ..models.registry import _MODELS
+from ..models.lrn import LocalResponseNorm
+from ..models.registry import list_models, model_class
 from ..models.summary import summarize
-from ..use.layers import CONV_LAYERS, layer_module
+from ..use.activations import CONV_LAYERS, layer_module
 
 CAPTUM_HINT = "pip install 'alexnet[explain]'"
 
@@ -94,7 +94,7 @@ class ReceptiveField(NamedTuple):
 def _arch(model: nn.Module) -> str:
     arch = getattr(model, "arch", None)
     if arch is None:
-        arch = next((name for name, cls in _MODELS.items() if type(model) is cls), None)
+        arch = next((name for name in list_models() if type(model) is model_class(name)), None)
     if arch is None:
         raise ValueError(f"{type(model).__name__} is not a registered architecture; receptive fields come "
                          f"from alexnet.models.summary, which builds registered nets only")

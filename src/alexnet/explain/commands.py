@@ -111,7 +111,7 @@ def deconv_image_command(predictor: Predictor, images: ImageSet, layer: str, map
     units = strongest_units(model, x, layer, maps)
     proj = deconv_projections(model, x, layer, units).cpu()
     with torch.no_grad():
-        from ..use.layers import conv_maps
+        from ..use.activations import conv_maps
         acts = conv_maps(model, x, layer)[0].cpu()
     record = {**_base(predictor, "deconv"), "layer": layer, "image": images.names[0], "units": []}
     captions, tiles = ["image"], [images.display([0])[0]]

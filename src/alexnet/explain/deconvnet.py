@@ -30,7 +30,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..use.layers import conv_maps
+from ..use.activations import conv_maps
 from ._net import FeaturesOnly, check_maps, hookable_copy, layer_module, quiet_captum, require_captum
 
 Unit = tuple[int, int, int, int]   # (image index in the batch, map, y, x)

@@ -28,7 +28,7 @@ from torch import nn
 
 from ..progress import Progress
 from ..train.epochs import list_epoch_features, load_epoch_features
-from ..use.layers import conv_maps
+from ..use.activations import conv_maps
 from ..weights import WEIGHTS_NAME
 from ._net import check_conv_layer, check_maps
 

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..progress import Progress
-from ..use.layers import conv_maps
+from ..use.activations import conv_maps
 from ._net import ReceptiveField, check_maps, receptive_field
 
 
