@@ -111,9 +111,9 @@ def test_every_command_on_a_torchvision_checkpoint(torchvision_checkpoint, tmp_p
     towers = json.loads((tmp_path / "towers.json").read_text())
     assert towers["towers"] == 1 and len(towers["per_tower"]) == 1 and "1 tower" in towers["message"]
     tp = json.loads((tmp_path / "top-patches.json").read_text())
-    # torchvision's conv5: the field summary gives its 224-px layout (padding 2 in conv1)
+    # torchvision's conv5: 11 (conv1, jump 4) → 19 (pool1, jump 8) → 51 (conv2) → 67 (pool2, jump 16) → 99, 131, 163
     row = next(r for r in summarize("alexnet_owt", input_size=224)["layers"] if r["name"] == "features.11")
-    assert tp["receptive_field"]["size"] == row["receptive_field"] == 195
+    assert tp["receptive_field"]["size"] == row["receptive_field"] == 163
     occ = json.loads((tmp_path / "occlusion.json").read_text())
     assert occ["rows"] == [0, 56, 112, 168]
 

@@ -122,7 +122,9 @@ def deconv_image_command(predictor: Predictor, images: ImageSet, layer: str, map
         tiles.append(figures.signed_tile(proj[i]))
         captions.append(f"map {m}: {a:.3g}")
     if png:
-        figures.grid_figure([(f"{layer}\nstrongest maps", tiles, captions)], png,
+        rows = [(f"{layer}\nstrongest maps" if i == 0 else "", tiles[i:i + 5], captions[i:i + 5])
+                for i in range(0, len(tiles), 5)]
+        figures.grid_figure(rows, png,
                             f"{_net_title(predictor)}: deconvnet projections of {layer}'s strongest maps, "
                             f"{os.path.basename(images.names[0])}", cell=1.6)
     return record
