@@ -92,6 +92,8 @@ class Config:
     eval_every: int = _num(1, 1)        # epochs between validations
     freeze: Literal["features"] | None = None      # fine-tuning: train fc6-fc8 only
     finetuned_from: str | None = None              # fine-tuning: the weights file the run started from
+    keep_epoch_weights: bool = False    # write RUN/epochs/epoch-NNN.safetensors (the conv layers) after
+    #                                     each epoch, for `alexnet explain evolution`
 
     def __post_init__(self):
         hints = _hints()

@@ -39,6 +39,7 @@ evolution statistics and the towers measure need only torch.
 """
 
 from ._net import ReceptiveField, layer_channels, receptive_field
+from .evolution import feature_evolution
 from .deconvnet import deconv_projection, deconv_projections, strongest_maps, strongest_units
 from .occlusion import occlusion_maps
 from .saliency import grad_cam, guided_backprop
@@ -46,6 +47,6 @@ from .topk_patches import TopPatch, crop, top_patches
 from .towers import colour_specificity, conv1_weight, tower_colour_specificity, towers_report
 
 __all__ = ["ReceptiveField", "TopPatch", "colour_specificity", "conv1_weight", "crop", "deconv_projection",
-           "deconv_projections", "grad_cam", "guided_backprop", "layer_channels", "occlusion_maps",
+           "deconv_projections", "feature_evolution", "grad_cam", "guided_backprop", "layer_channels", "occlusion_maps",
            "receptive_field", "strongest_maps", "strongest_units", "top_patches", "tower_colour_specificity",
            "towers_report"]

@@ -47,6 +47,7 @@ from ..models import create
 from ..recipes import chance_level_advice
 from ..weights import WEIGHTS_NAME, save_weights
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from .epochs import save_epoch_features
 from .distributed import DistContext, all_reduce_sum, broadcast_floats
 from .log import RunLogger
 from .optim import build_optimizer
@@ -344,6 +345,8 @@ class Trainer:
         self.batch = 0
         self.epoch_sums = [0.0, 0.0, 0.0, 0.0]
         self.save_checkpoint()
+        if cfg.keep_epoch_weights and ctx.is_main:
+            save_epoch_features(self.run_dir, self.model, self.epoch)   # epoch-001 = after the first epoch
         if stalled:
             self.logger.event("stalled", step=self.step, epoch=self.epoch - 1, message=stalled)
             raise TrainingStalled(f"stopped after epoch 1: {stalled}")
