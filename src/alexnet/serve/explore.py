@@ -25,7 +25,7 @@ async def summary(model: str | None = MODEL, s: Served = Depends(served)) -> dic
     net = s.net(model)
     return {"model": net.id, "conv_layers": [name for name in CONV_LAYERS
                                              if name in getattr(net.predictor.model, "LAYER_OUTPUTS", {})],
-            **net.summary()}
+            **await run_in_threadpool(net.summary)}
 
 
 async def one_image(request: Request, s: Served, net, example: int | None):

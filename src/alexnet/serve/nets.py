@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -37,6 +38,7 @@ class ServedNet:
     features_batcher: Batcher
     sha256: str = ""
     _summary: dict | None = field(default=None, repr=False)
+    _summary_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def load(cls, spec: str | os.PathLike, id: str, compute: Compute, settings: Settings,
@@ -82,7 +84,12 @@ class ServedNet:
         return self.meta.arch
 
     def summary(self) -> dict:
-        """``alexnet summary`` of this net at its own input size, classes, channels and options."""
+        """``alexnet summary`` of this net at its own input size, classes, channels and options (computed once:
+        the first run on the meta device takes seconds, so the server starts it in the background)."""
+        with self._summary_lock:
+            return self._summarize()
+
+    def _summarize(self) -> dict:
         if self._summary is None:
             kwargs = {k: v for k, v in self.meta.model_kwargs.items()
                       if k not in ("num_classes", "in_channels", "input_size")}

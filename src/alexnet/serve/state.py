@@ -58,8 +58,9 @@ class Served:
         return self.nets[id]
 
     async def start(self) -> None:
-        # Captum (the deconvnet, Grad-CAM) takes seconds to import: do it now, beside the first requests.
-        threading.Thread(target=_import_captum, name="import-captum", daemon=True).start()
+        # Captum (the deconvnet, Grad-CAM) takes a second or more to import, and each net's first summary
+        # several: do both now, beside the first requests.
+        threading.Thread(target=_warm_up, args=(list(self.nets.values()),), name="warm-up", daemon=True).start()
         for net in self.nets.values():
             for batcher in net.batchers:
                 batcher.start()
@@ -71,11 +72,13 @@ class Served:
         self.compute.shutdown()
 
 
-def _import_captum() -> None:
+def _warm_up(nets: list[ServedNet]) -> None:
     try:
         import captum.attr  # noqa: F401
     except ImportError:
         pass    # the explain endpoints say so (501)
+    for net in nets:
+        net.summary()
 
 
 def served(request: Request) -> Served:
