@@ -251,3 +251,21 @@ def test_torchvision_checkpoint_is_served_as_alexnet_predict(torchvision_checkpo
         model = c.get("/v1/model").json()
     assert got["results"][0]["top"] == expected["results"][0]["top"]
     assert model["arch"] == "alexnet_owt" and model["num_classes"] == 1000 and model["id"] == "alexnet-owt-7be5be79"
+
+
+@pytest.mark.slow          # its own server: Captum's first import and a deconvnet pass take seconds here
+def test_grey_net_like_the_demo(tmp_path, capsys):
+    """A 1-channel net (the Fashion-MNIST demo's kind): colour uploads are read grey, as `alexnet predict` reads
+    them, and the page's pictures come out grey; conv1's towers say that grey kernels have no colour."""
+    from test_use_predict import small_weights
+    weights = small_weights(tmp_path / "grey.safetensors", channels=1)
+    expected = cli_predict(capsys, weights, [PHOTOS / "rocket.jpg"])
+    with TestClient(create_app(Served.load([weights], device="cpu"))) as c:
+        got = c.post("/v1/predict", content=photo_bytes("rocket.jpg")).json()
+        assert got["results"][0]["top"] == expected["results"][0]["top"]
+        from PIL import Image
+        import io
+        assert Image.open(io.BytesIO(c.post("/v1/input", content=photo_bytes("rocket.jpg")).content)).mode == "L"
+        towers = c.get("/v1/towers").json()
+        assert towers["report"]["per_tower"] is None and "grey kernels have no colour" in towers["report"]["message"]
+        assert c.post("/v1/deconv?layer=conv1&map=0", content=photo_bytes("rocket.jpg")).status_code == 200
