@@ -17,8 +17,8 @@ Every command that takes weights accepts (:func:`resolve_weights_path`, :func:`r
   torchvision's preprocessing (:data:`TORCHVISION_PREPROCESSING`);
 - ``torchvision:IMAGENET1K_V1``: torch.hub's cached copy of that file,
   ``$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth`` (``TORCH_HOME`` defaults to
-  ``~/.cache/torch``). Nothing is downloaded: a missing file is an error that says where it was
-  looked for and the one line that downloads it.
+  ``~/.cache/torch``), downloaded there on first use as torchvision does (:mod:`alexnet.download`;
+  ``--offline``/``ALEXNET_OFFLINE=1`` forbids it and the error says where the file was looked for).
 
 Nothing here unpickles code: safetensors for our files, ``weights_only=True`` for torchvision's.
 """
@@ -39,6 +39,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from .atomic import atomic_path
+from .download import ensure_asset
 from .constants import IMAGENET_MEAN, IMAGENET_STD, imagenet_class_names
 
 FORMAT = "alexnet-weights/1"
@@ -166,14 +167,7 @@ def resolve_weights_path(spec: str | os.PathLike) -> Path:
         if text != TORCHVISION_TAG:
             raise ValueError(f"unknown torchvision weights {text!r}; the one known tag is {TORCHVISION_TAG} "
                              f"(torchvision's AlexNet_Weights.IMAGENET1K_V1)")
-        path = torchvision_cache_path()
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"{TORCHVISION_TAG}: torchvision's AlexNet weights are not in torch.hub's cache (looked for {path}; "
-                f"TORCH_HOME moves it). On a machine with network, this downloads them there: python -c \"import "
-                f"torchvision; torchvision.models.alexnet(weights='IMAGENET1K_V1')\" — or copy {TORCHVISION_FILE} "
-                f"to that path, or pass the file's own path")
-        return path
+        return ensure_asset(TORCHVISION_TAG)   # torch.hub's copy; downloaded (hash-checked) when missing
     p = Path(spec)
     if p.is_dir():
         if (p / WEIGHTS_NAME).is_file():
