@@ -236,7 +236,7 @@ def fashion_mirror(origin, tmp_path, monkeypatch):
     """Tiny idx.gz files on the loopback mirror, the table's MD5s replaced by theirs, and every
     place Fashion-MNIST is otherwise looked for (the Debian path, ~, ./data) empty."""
     from alexnet.data.sources import fashion_mnist
-    files = write_fashion_idx(tmp_path / "upstream", n_train=24, n_test=12)
+    files = write_fashion_idx(tmp_path / "upstream", n_train=64, n_test=32)
     for asset in [a for a in registry().values() if a.name.startswith("fashion-mnist:")]:
         body = (files / asset.filename).read_bytes()
         origin.files["/fm/" + asset.filename] = body
@@ -257,7 +257,7 @@ def test_fashion_mnist_is_downloaded_into_the_cache_when_missing(fashion_mirror,
     from alexnet.data.sources.fashion_mnist import find_fashion_mnist
     raw = tmp_path / "cache" / "FashionMNIST" / "raw"
     opened = open_data("fashion-mnist", progress=False)
-    assert len(opened.train) == 24 and len(opened.val) == 12
+    assert len(opened.train) == 64 and len(opened.val) == 32
     assert sorted(p.name for p in raw.iterdir()) == sorted(p.name for p in fashion_mirror.iterdir())
     for p in raw.iterdir():
         assert p.read_bytes() == (fashion_mirror / p.name).read_bytes()
@@ -282,3 +282,17 @@ def test_fashion_mnist_offline_or_a_bad_mirror_says_where_it_looked(fashion_mirr
     with pytest.raises(DownloadError, match="md5 .* not the published"):
         find_fashion_mnist()
     assert not raw.exists() or "train-images-idx3-ubyte.gz" not in {p.name for p in raw.iterdir()}
+
+
+@pytest.mark.slow   # ~6 s: the demo's short training run and its evaluations
+def test_the_demo_on_a_fresh_machine_downloads_fashion_mnist_then_trains(fashion_mirror, origin, tmp_path,
+                                                                         monkeypatch, capsys):
+    import json
+    monkeypatch.delenv("ALEXNET_DEMO_STARTED", raising=False)
+    out = tmp_path / "demo"
+    rc = main(["demo", "--out", str(out), "--device", "cpu", "--profile", "cpu", "--set", "epochs=1",
+               "--set", "max_steps_per_epoch=2", "--set", "batch_size=16", "--set", "workers=0", "--set", "amp=off"])
+    assert rc == 0, capsys.readouterr().err
+    assert sorted(origin.requests) == sorted("/fm/" + p.name for p in fashion_mirror.iterdir())   # each file once
+    report = json.loads((out / "report.json").read_text())
+    assert report["test_images"] == 32 and report["steps"] == 2
