@@ -10,13 +10,13 @@ Writes into the run directory ``out``: ``report.json``, ``model.safetensors``, `
 
 It is the ``paper`` recipe (alexnet2012, SGD with momentum 0.9, weight decay 5e-4, batch 128,
 lr 0.01, [0, 255] pixels minus the training mean image; docs/SPEC.md) on Fashion-MNIST, with the
-changes a few-epoch budget needs, all in :data:`PROFILES` (measured in docs/REPRODUCTION.md §2):
+changes a few-epoch budget needs, all in :data:`alexnet.recipes.DEMO_PROFILES` (measured in docs/REPRODUCTION.md §2):
 
 - the schedule: after the recipe's warm-up, the rate falls linearly from 0.01 to 0 at the last step
   (``linear``) instead of ÷10 on a plateau of the validation error, which a run this short never
   reaches (0.890 with ``linear`` against 0.886 with ÷10 for the last epoch, 6 × 280 steps, one seed);
-- the size, for the CPU profile: images resized to :data:`CPU_INPUT_SIZE` px instead of 224 and
-  :data:`CPU_EPOCHS` epochs of :data:`CPU_STEPS_PER_EPOCH` batches (a fresh random part of the
+- the size, for the CPU profile: images resized to ``CPU_INPUT_SIZE`` px instead of 224 and
+  ``CPU_EPOCHS`` epochs of ``CPU_STEPS_PER_EPOCH`` batches (alexnet.recipes) (a fresh random part of the
   shuffled training set each epoch: 2,240 steps, 4.8 passes over the data);
 - no augmentation in the CPU profile (``crops_flips=false``): the paper's crops and flips fight the
   overfitting of 90 epochs; 4.8 passes do not overfit, and flips cost accuracy there (0.893 with
@@ -45,27 +45,15 @@ from typing import Any
 import torch
 
 from .atomic import atomic_write_text
-from .config import Config, resolve_config
+from .config import Config
 from .data.open import open_data
-from .device import cpu_has_native_bf16, resolve_device
+from .device import cpu_amp, resolve_device, resolve_precision
 from .evaluate.from_weights import evaluate_weights
+from .recipes import DEMO_PROFILES, resolve_config
 from .train.checkpoint import CHECKPOINT_NAME
 from .train.curves import curves_figure
-from .train.loop import resolve_amp
 from .train.runner import read_run_config, run_training
 from .weights import WEIGHTS_NAME
-
-CPU_INPUT_SIZE = 64
-CPU_EPOCHS = 8
-CPU_STEPS_PER_EPOCH = 280
-FULL_EPOCHS = 5
-
-PROFILES: dict[str, dict[str, Any]] = {
-    "full": {"epochs": FULL_EPOCHS, "schedule": "linear"},
-    "cpu": {"input_size": CPU_INPUT_SIZE, "epochs": CPU_EPOCHS, "max_steps_per_epoch": CPU_STEPS_PER_EPOCH,
-            "schedule": "linear", "crops_flips": False},
-}
-
 
 def schedule_text(cfg: Config) -> str:
     """The schedule in words, for report.json."""
@@ -85,13 +73,12 @@ def augmentation_text(cfg: Config) -> str:
 
 
 def demo_config(data: str | None, profile: str, device: str, overrides: dict[str, Any] | None = None) -> Config:
-    """The paper recipe with the profile's changes; on a CPU that multiplies bf16 in hardware
-    (:func:`alexnet.device.cpu_has_native_bf16`) also bf16 autocast, unless ``overrides`` set ``amp``."""
-    precision = {}
-    if torch.device(device).type == "cpu" and "amp" not in (overrides or {}) and cpu_has_native_bf16():
-        precision = {"amp": "bf16"}
+    """The paper recipe with the profile's changes; on a CPU the fastest precision of the host
+    (:func:`alexnet.device.cpu_amp`: bf16 autocast where bf16 is multiplied in hardware), unless
+    ``overrides`` set ``amp``."""
+    precision = {} if "amp" in (overrides or {}) or torch.device(device).type != "cpu" else {"amp": cpu_amp(device)}
     return resolve_config("paper", {"dataset": "fashion-mnist", "data": data, "device": device,
-                                    **PROFILES[profile], **precision, **(overrides or {})})
+                                    **DEMO_PROFILES[profile], **precision, **(overrides or {})})
 
 
 def time_breakdown(started: float, prepare_seconds: float, history: list[dict[str, Any]],
@@ -119,7 +106,7 @@ def run_demo(out: str | Path = "runs/demo", data: str | Path | None = None, *, d
     dev = resolve_device(device)
     if profile == "auto":
         profile = "full" if dev.type == "cuda" else "cpu"
-    if profile not in PROFILES:
+    if profile not in DEMO_PROFILES:
         raise ValueError(f"unknown demo profile {profile!r}; use auto, full or cpu")
     if (out / WEIGHTS_NAME).exists() and (out / "report.json").exists():
         raise ValueError(f"{out} already holds a finished demo (report.json); choose another --out")
@@ -135,9 +122,10 @@ def run_demo(out: str | Path = "runs/demo", data: str | Path | None = None, *, d
     cfg = read_run_config(out)
     history = summary["history"]
     final = history[-1]
-    bf16 = resolve_amp(cfg, dev) is not None    # the 10-view test in the precision of the epochs' tests
+    precision = resolve_precision(dev, cfg.amp, cfg.channels_last)   # the 10-view test in the epochs' precision
     ten = evaluate_weights([out / WEIGHTS_NAME], cfg.data or cfg.dataset, views=10, batch_size=cfg.batch_size,
-                           workers=cfg.workers, device=str(dev), progress=False, bf16=bf16)
+                           workers=cfg.workers, device=str(dev), progress=False,
+                           bf16=precision.autocast is not None)
     report = {
         "test_accuracy": 1.0 - final["val_top1_error"],
         "test_top1_error": final["val_top1_error"],
@@ -152,7 +140,7 @@ def run_demo(out: str | Path = "runs/demo", data: str | Path | None = None, *, d
         "device": str(dev),
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
         "cpu_threads": torch.get_num_threads(),
-        "precision": "bf16 autocast" if bf16 else "float32",
+        "precision": precision.name,
         "profile": profile,
         "recipe": cfg.recipe,
         "optimizer": cfg.optimizer, "lr": cfg.lr, "momentum": cfg.momentum, "weight_decay": cfg.weight_decay,

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..atomic import atomic_path, atomic_write_text
 from ..jsonl import JsonlWriter
+from ..progress import Progress
 from .format import (FORMAT, array_to_json, json_to_array, read_json, shard_bin, shard_index)
 from .process import JPEG_QUALITY, Skip, outer_sum, process_jpeg, process_raw, read_item, release_readers
 from .sources import Item, SplitSource, discover
@@ -189,12 +190,6 @@ def _write_stats(stats_dir: Path, sum_image, sum_rgb, sum_outer, n_images: int) 
 
 
 # -- the command ----------------------------------------------------------------------------------
-def _progress(total: int, desc: str, enabled: bool):
-    from tqdm import tqdm
-    return tqdm(total=total, desc=desc, unit="img", disable=not (enabled and sys.stderr.isatty()),
-                smoothing=0.1)
-
-
 def prepare(src, out, *, split: str = "all", size: int = 256, workers: int | None = None,
             strict: bool = False, progress: bool = True, chunk_size: int = CHUNK_SIZE,
             quality: int = JPEG_QUALITY) -> dict:
@@ -279,19 +274,15 @@ def _prepare_split(name: str, source: SplitSource, out: Path, index_of: dict[str
     t0 = time.time()
     tasks = ({"split_dir": str(split_dir), "chunk": c, "items": chunks[c], "size": image_size,
               "channels": source.channels, "encoding": source.encoding, "quality": quality} for c in todo)
-    bar = _progress(len(labelled), f"prepare {name}", progress)
-    bar.update(done_inputs)
-    last_line, processed = time.time(), 0
+    # progress=False: silent (a library call); True: a bar on a terminal, a line every 10 s elsewhere
+    bar = Progress(len(labelled), f"prepare {name}", unit="img", initial=done_inputs,
+                   show=None if progress else False)
     pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 and len(todo) > 1 else None
     try:
         results = pool.imap_unordered(_process_chunk, tasks) if pool else map(_process_chunk, tasks)
         for r in results:
-            processed += r["inputs"]
             bar.update(r["inputs"])
             log.write("chunk", split=name, **r)
-            if progress and bar.disable and time.time() - last_line > 10:
-                last_line = time.time()
-                print(f"prepare {name}: {done_inputs + processed}/{len(labelled)} files", file=sys.stderr)
     finally:
         bar.close()
         if pool is not None:
@@ -302,6 +293,7 @@ def _prepare_split(name: str, source: SplitSource, out: Path, index_of: dict[str
             "encoding": source.encoding, "source_kind": source.kind, "plan_id": plan["plan_id"]}
     stats_dir = out / "stats" if name == "train" else None
     result = _finish_split(split_dir, len(chunks), pre_skipped, meta, len(index_of), stats_dir)
+    processed = bar.done - done_inputs
     result.update({"seconds": round(seconds, 3), "processed_inputs": processed, "reused_inputs": done_inputs,
                    "images_per_second": round(processed / seconds, 1) if seconds > 0 else None,
                    "workers": workers, "pixel_format": _pixel_format(source)})
