@@ -177,7 +177,7 @@ def _download(asset: Asset, path: Path, progress: bool | None) -> None:
 
 def _fetch(url: str, tmp: Path, asset: Asset, progress: bool | None) -> None:
     """Stream ``url`` into ``tmp``, hashing as it goes; DownloadError if it is short or wrong."""
-    digest = hashlib.new(asset.algorithm)
+    digest = hashlib.new(asset.algorithm, usedforsecurity=False)   # an integrity check (md5 on FIPS hosts)
     got = 0
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, open(tmp, "wb") as out:
@@ -189,7 +189,7 @@ def _fetch(url: str, tmp: Path, asset: Asset, progress: bool | None) -> None:
                     out.write(block)
                     digest.update(block)
                     got += len(block)
-                    bar.set(got // 1024)
+                    bar.set(-(-got // 1024))
     except urllib.error.HTTPError as e:
         raise DownloadError(f"{url} answered HTTP {e.code} {e.reason}") from e
     except urllib.error.URLError as e:
