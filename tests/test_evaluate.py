@@ -13,7 +13,7 @@ from torch import nn
 from alexnet.data.views import Preprocessing, make_view_fn
 from alexnet.device import Precision
 from alexnet.evaluate import (RunningErrors, confusion_matrix, evaluate_model, per_class_accuracy, predict_probs,
-                              topk_error)
+                              topk_hits)
 from alexnet.evaluate.run import iter_log_probs
 
 STORED, CROP, CLASSES = 8, 6, 7
@@ -56,6 +56,11 @@ def ten_by_hand(x: torch.Tensor, crop: int = CROP) -> list[torch.Tensor]:
 
 
 # ---------------------------------------------------------------- metrics on hand-made tables
+
+
+def topk_error(scores, labels, k):
+    (hits,) = topk_hits(scores, labels, (k,))
+    return 1.0 - hits.item() / scores.shape[0]
 
 
 def test_topk_error_on_a_table_with_known_ranks():

@@ -17,10 +17,6 @@ from alexnet import __version__
 from alexnet.download import OFFLINE_ENV, DownloadError
 
 
-class UserError(Exception):
-    """An error the user can fix (bad path, bad option): printed without a traceback."""
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alexnet",
@@ -69,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[OFFLINE_ENV] = "1"          # seen by alexnet.download here and in child processes
     try:
         return int(args.func(args) or 0)
-    except (UserError, FileNotFoundError, NotADirectoryError, ValueError, ImportError, DownloadError) as e:
+    except (FileNotFoundError, NotADirectoryError, ValueError, ImportError, DownloadError) as e:
         # Errors the user can fix (a path, an option, a missing optional package) print as one
         # line; ALEXNET_DEBUG=1 shows the traceback.
         if os.environ.get("ALEXNET_DEBUG"):

@@ -27,7 +27,7 @@ from ..models import load
 from ..progress import Progress
 from ..weights import WEIGHTS_NAME, read_weights, resolve_weights_path
 from .metrics import RunningErrors, confusion_matrix, per_class_accuracy
-from .report import LOG_NAME, paper_comparison, write_outputs
+from .outputs import LOG_NAME, paper_comparison, write_outputs
 from .run import iter_log_probs
 
 PROGRESS_EVERY_S = 30

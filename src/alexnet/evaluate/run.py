@@ -19,6 +19,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
+from ..data.views import ViewFunction
 from ..device import Precision
 from ..progress import Progress
 from .metrics import RunningErrors
@@ -27,13 +28,14 @@ ViewFn = Callable[[Tensor], Tensor]
 
 
 def distinct_views(v: Tensor, fn: ViewFn) -> Tensor:
-    """The views ``fn`` returned, (V, B, C, h, w), without the repeats its ``distinct_views`` slice
-    (set by :func:`alexnet.data.views.make_view_fn`, decided once from the preprocessing) leaves out:
+    """The views ``fn`` returned, (V, B, C, h, w), without the repeats its ``distinct`` slice
+    (a :class:`alexnet.data.views.ViewFunction` from :func:`alexnet.data.views.make_view_fn`,
+    decided once from the preprocessing) leaves out:
     the paper's 10 views of an image the net sees whole (crop = the resized side, as Fashion-MNIST at
     64 px) are five copies of the image and five of its mirror, so the average over the 10 is the
     average over those 2 (exactly, in exact arithmetic), at a fifth of the cost. Other view
     functions keep every view."""
-    return v[getattr(fn, "distinct_views", slice(None))]
+    return v[fn.distinct] if isinstance(fn, ViewFunction) else v
 
 
 def batch_log_probs(models: Sequence[nn.Module], view_fns: Sequence[ViewFn], images: Tensor,

@@ -26,7 +26,7 @@ from .owt import AlexNetOWT
 @dataclass(frozen=True)
 class ModelEntry:
     """A registered architecture: its name, class, builder, the recipe it trains with by default
-    (:mod:`alexnet.recipes`) and the layers :mod:`alexnet.use.layers` and ``alexnet explain`` can read."""
+    (:mod:`alexnet.recipes`) and the layers :mod:`alexnet.use.activations` and ``alexnet explain`` can read."""
 
     name: str
     cls: type[nn.Module]
