@@ -185,6 +185,7 @@ def _fetch(url: str, tmp: Path, asset: Asset, progress: bool | None) -> None:
             size = int(size) if size and size.isdigit() else None
             with Progress(total=None if size is None else -(-size // 1024), desc=f"download {asset.filename}",
                           unit="KiB", show=progress, interval_s=5.0) as bar:
+                bar.write(f"{asset.name}: downloading {url} into {tmp.parent}")
                 for block in iter(lambda: response.read(CHUNK), b""):
                     out.write(block)
                     digest.update(block)
