@@ -186,6 +186,22 @@ def test_the_table_holds_the_published_checksums_and_only_urls_can_be_overridden
     assert tv.urls() == ["http://127.0.0.1:9/m/alexnet-owt-7be5be79.pth"] and tv.digest == "7be5be79"
 
 
+def test_the_weights_tags_resolve_through_the_download(origin, tmp_path, monkeypatch):
+    """alexnet.weights' tag table and this one name the same files; a tag's file is downloaded on use."""
+    from alexnet.weights.resolve import NAMED_ASSETS, cached_asset
+    for tag, named in NAMED_ASSETS.items():
+        assert registry()[tag].filename == named.file
+        assert named.url in (None, registry()[tag].urls()[0]) and named.sha1 in (None, registry()[tag].digest)
+    monkeypatch.delenv("ALEXNET_OFFLINE", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    monkeypatch.setenv("ALEXNET_MIRROR_CAFFE", origin.url + "caffe")
+    origin.files["/caffe/bvlc_alexnet.caffemodel"] = BODY        # bytes only: the importer is tested elsewhere
+    monkeypatch.setitem(registry(), "caffe:bvlc_alexnet", dataclasses.replace(
+        get_asset("caffe:bvlc_alexnet"), digest=hashlib.sha1(BODY).hexdigest()))
+    path = cached_asset("caffe:bvlc_alexnet")
+    assert path == tmp_path / "th" / "hub" / "checkpoints" / "bvlc_alexnet.caffemodel" and path.read_bytes() == BODY
+
+
 # ------------------------------------------------------------------------------------------ the CLI
 
 
