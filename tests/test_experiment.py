@@ -8,7 +8,6 @@ import pytest
 
 from alexnet.cli.main import main
 from alexnet.experiment import ABLATIONS, NAMES, run_experiment, steps_to_target, target_train_error
-from alexnet.experiment.report import compare
 from alexnet.jsonl import read_jsonl
 from train_fixtures import write_fashion_idx
 
@@ -146,25 +145,6 @@ def test_an_interrupted_run_continues_from_its_checkpoint(fm, tmp_path):
     assert "interrupt" in events and "resume" in events and events[-1] == "end"
     assert [len(v["runs"]) for v in result["variants"]] == [2, 2]
     assert result["variants"][0]["runs"][1]["steps"] == 6
-
-
-def test_comparisons_pair_seeds_and_say_when_a_difference_is_within_the_spread():
-    def variant(name, errors, steps):
-        return {"name": name, "runs": [{"seed": s, "status": "done", "test_error": e, "steps_to_target": t, "steps": 900}
-                                       for s, (e, t) in enumerate(zip(errors, steps))]}
-    result = {"variants": [variant("a", [0.10, 0.12, 0.11], [100, 120, 90]),
-                           variant("b", [0.13, 0.14, 0.15], [600, None, 500])]}
-    c = compare(result, {"better": "a", "worse": "b", "measure": "test_error"})
-    assert c["differences"]["top-1"]["points"] == pytest.approx([-3.0, -2.0, -4.0])   # 100 × (0.10 − 0.13): float64
-    assert c["verdict"] == "as the paper"
-    steps = compare(result, {"better": "a", "worse": "b", "measure": "steps_to_target"})
-    assert steps["ratios"][0] == pytest.approx(6.0) and steps["ratios"][1] == float("inf")   # 600 / 100
-    assert steps["verdict"] == "as the paper"
-    assert "b not in its 900 steps, a at 120 (> 7.5)" in steps["text"]      # a lower bound: 900 / 120
-    noisy = {"variants": [variant("a", [0.10, 0.14, 0.11], [1, 1, 1]), variant("b", [0.12, 0.11, 0.12], [1, 1, 1])]}
-    assert compare(noisy, {"better": "a", "worse": "b", "measure": "test_error"})["verdict"] == "within the spread"
-    worse = {"variants": [variant("a", [0.15, 0.16], [1, 1]), variant("b", [0.10, 0.11], [1, 1])]}
-    assert compare(worse, {"better": "a", "worse": "b", "measure": "test_error"})["verdict"] == "the other way"
 
 
 @pytest.mark.slow   # ~20 s on two CPU cores

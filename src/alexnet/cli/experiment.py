@@ -12,8 +12,28 @@ from .args import add_device, non_negative_int, positive_int
 ORDER = 35
 
 
+def run_report_command(args: argparse.Namespace) -> int:
+    """``alexnet experiment report FOLDER... --markdown [--into DOC]``: the tables of committed results."""
+    from alexnet.experiment.summary import replace_block, report_markdown
+    if not args.folders:
+        raise ValueError("experiment report needs at least one folder of results (e.g. "
+                         "benchmarks/results/experiments-cpu-2026-12-02-3-seeds)")
+    block = report_markdown(args.folders)
+    if args.into:
+        doc = Path(args.into)
+        doc.write_text(replace_block(doc.read_text(), block, str(doc)))
+        print(f"wrote the experiment tables into {doc}", file=sys.stderr)
+    else:
+        print(block, end="")
+    return 0
+
+
 def run_experiment_command(args: argparse.Namespace) -> int:
     from alexnet.experiment import run_experiment
+    if args.name == "report":
+        return run_report_command(args)
+    if args.folders:
+        raise ValueError(f"unexpected arguments {' '.join(args.folders)}: only `experiment report` takes folders")
     result = run_experiment(args.name, preset=args.preset, seeds=args.seeds, seed=args.seed, data=args.data,
                             dataset=args.dataset, out=args.out, device=args.device,
                             say=lambda text: print(text, file=sys.stderr, flush=True), train=not args.report_only,
@@ -37,7 +57,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "order, steps and seeds (only the switch under test differs), and write results.json, "
                     "results.md (the paper's figure beside each result) and a figure of the training curves. "
                     "An interrupted experiment resumes: finished runs are never rerun.")
-    p.add_argument("name", choices=[*NAMES, "all"], metavar="NAME", help=f"{', '.join(NAMES)} or all")
+    p.add_argument("name", choices=[*NAMES, "all", "report"], metavar="NAME",
+                   help=f"{', '.join(NAMES)} or all; or report FOLDER... (the markdown of finished results)")
+    p.add_argument("folders", nargs="*", metavar="FOLDER",
+                   help="with report: folders of results (results.json, <name>/results.json or <name>.json)")
     p.add_argument("--preset", choices=list(PRESETS), default="cpu",
                    help="smoke (seconds, for tests), cpu (minutes on 2 cores; default), gpu (224 px, whole epochs)")
     p.add_argument("--seeds", type=positive_int, default=1, help="seeds per variant (default 1)")
@@ -56,4 +79,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "machine's seeds, or a checkout whose run folders are gone): its finished runs count as "
                         "finished here and are not trained again; repeat for several files (with all: each "
                         "experiment's own results.json)")
+    p.add_argument("--markdown", action="store_true",
+                   help="with report: print the markdown tables and verdicts (the default output of report)")
+    p.add_argument("--into", metavar="DOC",
+                   help="with report: replace the generated block of DOC (docs/REPRODUCTION.md) with the tables")
     p.set_defaults(func=run_experiment_command)
