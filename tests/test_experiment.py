@@ -198,6 +198,11 @@ def test_runs_from_an_earlier_results_file_count_as_finished_and_nothing_else_is
     first = tmp_path / "machine-a"
     old = run_experiment("pooling", preset="smoke", data=str(fm), out=first, device="cpu", say=quiet)
     results_file = first / "results.json"
+    # every run records where it trained (reports pair runs of one host only), and so does the file
+    import platform
+    assert old["provenance"]["host"] == platform.node() and old["provenance"]["command"]
+    assert all(r["provenance"]["host"] == platform.node() and "dirty" in r["provenance"]
+               for v in old["variants"] for r in v["runs"])
 
     # seeds 0 and 1 in a fresh folder, the runs of seed 0 read from the file: nothing is trained
     out = tmp_path / "merged"
@@ -217,6 +222,9 @@ def test_runs_from_an_earlier_results_file_count_as_finished_and_nothing_else_is
         assert (json.loads((out / "runs" / v_new["name"] / "seed-0" / "config.json").read_text())
                 == json.loads((first / "runs" / v_new["name"] / "seed-0" / "config.json").read_text()))
     assert "read from" in said[0] and "--runs-from" in (out / "results.md").read_text()
+    # the imported records keep their host: the pair of seed 0 is a pair of one host
+    from alexnet.experiment.report import compare
+    assert compare(merged, merged["paper"]["comparisons"][0])["differences"]["top-1"]["seeds"] == [0]
 
     # training trains only what no file holds (seed 1), and a run finished here is kept
     stamp = (out / "runs" / "overlapping" / "seed-0" / "result.json").stat().st_mtime_ns
