@@ -249,3 +249,49 @@ def test_runs_from_an_earlier_results_file_count_as_finished_and_nothing_else_is
     assert main(["experiment", "all", "--preset", "smoke", "--data", str(fm), "--out", str(tmp_path / "b"),
                  "--runs-from", str(tmp_path / "bad.json"), "--report-only"]) == 2
     assert "bad.json: not a readable results.json" in capsys.readouterr().err
+
+
+@pytest.mark.slow   # ~170 s on the shared 2-core machine: six smoke runs (four choose the rates), one rerun
+def test_figure1_chooses_each_rate_on_held_out_images_and_trains_without_regularisation(fm, tmp_path, capsys):
+    out = tmp_path / "fig1"
+    assert main(["experiment", "figure1", "--preset", "smoke", "--data", str(fm), "--device", "cpu",
+                 "--out", str(out), "--lr-grid", "0.005,0.02"]) == 0
+    result = json.loads((out / "results.json").read_text())
+    sel = result["selection"]
+    assert sel["holdout"] == 16 and sel["grid"] == [0.005, 0.02]          # a quarter of the 64 training images
+    for activation in ("relu", "tanh"):
+        grid = sel["chosen"][activation]["grid"]
+        best = min(grid, key=lambda r: (r["validation_error"], r["lr"]))
+        assert sel["chosen"][activation]["lr"] == best["lr"]               # the lowest validation error wins
+        run = json.loads((out / "runs" / activation / "seed-0" / "config.json").read_text())
+        assert run["lr"] == best["lr"] and run["holdout"] == 16 and run["seed"] == 0
+        # no regularisation of any kind
+        assert run["model"]["dropout"] == 0.0 and run["crops_flips"] is False and run["weight_decay"] == 0.0
+        assert run["model"]["activation"] == activation
+        assert run["model"]["init"] == ("zero-bias" if activation == "tanh" else "cuda-convnet")
+        record = json.loads((out / "runs" / activation / "seed-0" / "result.json").read_text())
+        # the epochs validated on the 16 held-out images; the 32 test images were tested once, at the end
+        assert record["validation_error"] is not None and record["test_error"] is not None
+    tanh = json.loads((out / "selection" / "tanh" / "lr-0.005" / "config.json").read_text())
+    assert tanh["seed"] == 1000 and tanh["model"]["init"] == "zero-bias"
+    md = (out / "results.md").read_text()
+    assert "Choosing each activation's learning rate" in md and "steps ratio ≈ 6" in md
+    # a rerun trains nothing: every run is read back
+    stamp = (out / "runs" / "tanh" / "seed-0" / "result.json").stat().st_mtime_ns
+    assert main(["experiment", "figure1", "--preset", "smoke", "--data", str(fm), "--device", "cpu",
+                 "--out", str(out), "--lr-grid", "0.005,0.02"]) == 0
+    assert (out / "runs" / "tanh" / "seed-0" / "result.json").stat().st_mtime_ns == stamp
+    capsys.readouterr()
+    assert main(["experiment", "figure1", "--preset", "smoke", "--data", str(fm), "--seed", "1000",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "chooses the learning rates" in capsys.readouterr().err
+
+
+def test_zero_bias_init_sets_every_bias_to_zero():
+    from alexnet.models.alexnet2012 import AlexNet2012
+    net = AlexNet2012(num_classes=10, in_channels=1, input_size=64, init="zero-bias", activation="tanh")
+    biases = [m.bias for m in net.modules() if hasattr(m, "bias") and m.bias is not None]
+    assert len(biases) == 8 and all(float(b.detach().abs().max()) == 0.0 for b in biases)
+    conv3 = dict(net.named_modules())
+    std = [m.weight.detach().std().item() for n, m in conv3.items() if n.endswith("conv3")][0]
+    assert 0.025 < std < 0.035          # cuda-convnet's N(0, 0.03): the sample SD of 663,552 draws, within 0.1 %

@@ -94,6 +94,11 @@ def run_record(run_dir: Path, target: float, num_classes: int) -> dict[str, Any]
     }
     if num_classes > 5:
         record["test_top5_error"] = last.get("val_top5_error")
+    tests = [e for e in events if e.get("event") == "test"]
+    if tests:       # a run with a held-out validation split: the epochs validated, the test came once, at the end
+        record.update(validation_error=last.get("val_top1_error"), test_error=tests[-1]["test_top1_error"])
+        if num_classes > 5:
+            record["test_top5_error"] = tests[-1]["test_top5_error"]
     return record
 
 
