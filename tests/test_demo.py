@@ -83,26 +83,13 @@ def test_demo_reports_the_test_accuracy_of_the_weights_it_saved(tmp_path, monkey
     assert "already holds a finished demo" in capsys.readouterr().err
 
 
-def test_the_cpu_demo_trains_in_bf16_where_the_cpu_multiplies_bf16_in_hardware(monkeypatch):
+def test_the_cpu_demo_trains_in_the_hosts_fastest_precision(monkeypatch):
+    import alexnet.device as device
     import alexnet.demo as demo
-    monkeypatch.setattr(demo, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
     assert demo.demo_config(None, "cpu", "cpu").amp == "bf16"
     assert demo.demo_config(None, "cpu", "cpu", {"amp": "off"}).amp == "off"     # the user's choice wins
-    monkeypatch.setattr(demo, "cpu_has_native_bf16", lambda: False)
-    assert demo.demo_config(None, "cpu", "cpu").amp == "auto"                    # float32 on this CPU
-    from alexnet.train.loop import resolve_amp
-    import torch
-    assert resolve_amp(demo.demo_config(None, "cpu", "cpu"), torch.device("cpu")) is None
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)
+    assert demo.demo_config(None, "cpu", "cpu").amp == "off"                     # float32 on this CPU
 
 
-def test_native_bf16_is_what_torch_says_of_the_cpu(monkeypatch):
-    import torch
-
-    from alexnet.device import cpu_has_native_bf16
-    for avx512_bf16, amx, expected in ((True, False, True), (False, True, True), (False, False, False)):
-        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v, raising=False)
-        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v, raising=False)
-        assert cpu_has_native_bf16() is expected
-    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
-    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
-    assert cpu_has_native_bf16() is False                 # a torch that cannot say: float32

@@ -122,8 +122,8 @@ def test_a_half_finished_experiment_resumes_without_redoing_finished_runs(fm, tm
 
 @pytest.mark.slow   # ~30 s: a training run, interrupted and resumed
 def test_an_interrupted_run_continues_from_its_checkpoint(fm, tmp_path):
-    from alexnet.experiment.runner import base_config, variant_config
-    from alexnet.experiment.presets import preset
+    from alexnet.experiment.grid import base_config, variant_config
+    from alexnet.recipes import preset
     from alexnet.data.open import open_data
     from alexnet.train.runner import run_training
 

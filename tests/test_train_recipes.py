@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from alexnet.config import Config, load_config_file, parse_set, resolve_config
+from alexnet.config import Config, load_config_file, parse_set
+from alexnet.recipes import resolve_config
 from alexnet.models import create
 from alexnet.train.optim import build_optimizer, param_groups, set_lr
 from alexnet.train.schedule import Schedule, check_schedule, make_schedule, warmup_factor

@@ -10,13 +10,13 @@ Writes into the run directory ``out``: ``report.json``, ``model.safetensors``, `
 
 It is the ``paper`` recipe (alexnet2012, SGD with momentum 0.9, weight decay 5e-4, batch 128,
 lr 0.01, [0, 255] pixels minus the training mean image; docs/SPEC.md) on Fashion-MNIST, with the
-changes a few-epoch budget needs, all in :data:`PROFILES`:
+changes a few-epoch budget needs, all in :data:`alexnet.recipes.DEMO_PROFILES`:
 
 - the schedule: after the recipe's warm-up, the rate falls linearly from 0.01 to 0 at the last step
   (``linear``) instead of ÷10 on a plateau of the validation error, which a run this short never
   reaches;
-- the size, for the CPU profile: images resized to :data:`CPU_INPUT_SIZE` px instead of 224 and
-  :data:`CPU_EPOCHS` epochs of :data:`CPU_STEPS_PER_EPOCH` batches (a fresh random part of the
+- the size, for the CPU profile: images resized to ``CPU_INPUT_SIZE`` px instead of 224 and
+  ``CPU_EPOCHS`` epochs of ``CPU_STEPS_PER_EPOCH`` batches (alexnet.recipes) (a fresh random part of the
   shuffled training images each epoch: 2,240 steps of 128, 5.2 passes over the 55,000 not held out);
 - no augmentation in the CPU profile (``crops_flips=false``): the paper's crops and flips fight the
   overfitting of 90 epochs, which a run of a few passes does not reach. The price: the net never saw
@@ -24,7 +24,7 @@ changes a few-epoch budget needs, all in :data:`PROFILES`:
   view;
 - on a CPU that multiplies bf16 in hardware (AVX-512 BF16 or AMX), bf16 autocast; ``--set amp=off``
   keeps float32;
-- a validation split: :data:`HOLDOUT` of the 60,000 training images are held out (fixed by
+- a validation split: ``DEMO_HOLDOUT`` (alexnet.recipes) of the 60,000 training images are held out (fixed by
   ``holdout_seed``; :mod:`alexnet.data.holdout`). Every epoch's evaluation reads them; the 10,000
   test images are evaluated once, after training.
 
@@ -51,32 +51,17 @@ from typing import Any
 import torch
 
 from .atomic import atomic_write_text
-from .config import Config, resolve_config
+from .config import Config
 from .data.holdout import split_name
 from .data.open import open_data
-from .device import cpu_has_native_bf16, resolve_device
-from .provenance import provenance
+from .device import cpu_amp, resolve_device, resolve_precision
 from .evaluate.from_weights import evaluate_weights
+from .provenance import provenance
+from .recipes import DEMO_PROFILES, resolve_config
 from .train.checkpoint import CHECKPOINT_NAME
 from .train.curves import curves_figure
-from .train.loop import resolve_amp
 from .train.runner import read_run_config, run_training
 from .weights import WEIGHTS_NAME
-
-CPU_INPUT_SIZE = 64
-CPU_EPOCHS = 8
-CPU_STEPS_PER_EPOCH = 280
-FULL_EPOCHS = 5
-
-#: Fashion-MNIST training images held out as the validation split (alexnet.data.holdout).
-HOLDOUT = 5000
-
-PROFILES: dict[str, dict[str, Any]] = {
-    "full": {"epochs": FULL_EPOCHS, "schedule": "linear", "holdout": HOLDOUT},
-    "cpu": {"input_size": CPU_INPUT_SIZE, "epochs": CPU_EPOCHS, "max_steps_per_epoch": CPU_STEPS_PER_EPOCH,
-            "schedule": "linear", "crops_flips": False, "holdout": HOLDOUT},
-}
-
 
 def schedule_text(cfg: Config) -> str:
     """The schedule in words, for report.json."""
@@ -96,13 +81,12 @@ def augmentation_text(cfg: Config) -> str:
 
 
 def demo_config(data: str | None, profile: str, device: str, overrides: dict[str, Any] | None = None) -> Config:
-    """The paper recipe with the profile's changes; on a CPU that multiplies bf16 in hardware
-    (:func:`alexnet.device.cpu_has_native_bf16`) also bf16 autocast, unless ``overrides`` set ``amp``."""
-    precision = {}
-    if torch.device(device).type == "cpu" and "amp" not in (overrides or {}) and cpu_has_native_bf16():
-        precision = {"amp": "bf16"}
+    """The paper recipe with the profile's changes; on a CPU the fastest precision of the host
+    (:func:`alexnet.device.cpu_amp`: bf16 autocast where bf16 is multiplied in hardware), unless
+    ``overrides`` set ``amp``."""
+    precision = {} if "amp" in (overrides or {}) or torch.device(device).type != "cpu" else {"amp": cpu_amp(device)}
     return resolve_config("paper", {"dataset": "fashion-mnist", "data": data, "device": device,
-                                    **PROFILES[profile], **precision, **(overrides or {})})
+                                    **DEMO_PROFILES[profile], **precision, **(overrides or {})})
 
 
 def time_breakdown(started: float, prepare_seconds: float, history: list[dict[str, Any]],
@@ -130,7 +114,8 @@ def final_tests(out: Path, cfg: Config, dev: torch.device, summary: dict[str, An
     ``holdout=0`` there is no validation split and the epochs' evaluations were on the test set."""
     started = time.time()
     data, final = cfg.data or cfg.dataset, summary["history"][-1]
-    bf16 = resolve_amp(cfg, dev) is not None
+    precision = resolve_precision(dev, cfg.amp, cfg.channels_last)   # the 10-view tests in the epochs' precision
+    bf16 = precision.autocast is not None
 
     def ten_views(split: str) -> dict[str, Any]:
         return evaluate_weights([out / WEIGHTS_NAME], data, split=split, views=10, batch_size=cfg.batch_size,
@@ -146,7 +131,7 @@ def final_tests(out: Path, cfg: Config, dev: torch.device, summary: dict[str, An
         # the net sees the whole image, so these are the image and its mirror
         "test_accuracy_10_views": 1.0 - ten["top1_error"], "test_top5_error_10_views": ten["top5_error"],
         "validation_accuracy": None, "validation_accuracy_10_views": None, "validation_images": 0,
-        "precision": "bf16 autocast" if bf16 else "float32"}
+        "precision": precision.name}
     if cfg.holdout:
         held = ten_views(split_name(cfg.holdout, cfg.holdout_seed))
         figures.update(validation_accuracy=1.0 - final["val_top1_error"],
@@ -217,7 +202,7 @@ def run_demo(out: str | Path = "runs/demo", data: str | Path | None = None, *, d
     dev = resolve_device(device)
     if profile == "auto":
         profile = "full" if dev.type == "cuda" else "cpu"
-    if profile not in PROFILES:
+    if profile not in DEMO_PROFILES:
         raise ValueError(f"unknown demo profile {profile!r}; use auto, full or cpu")
     if (out / WEIGHTS_NAME).exists() and (out / "report.json").exists():
         raise ValueError(f"{out} already holds a finished demo (report.json); choose another --out")

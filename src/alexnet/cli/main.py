@@ -16,10 +16,6 @@ import alexnet.cli as _pkg
 from alexnet import __version__
 
 
-class UserError(Exception):
-    """An error the user can fix (bad path, bad option): printed without a traceback."""
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alexnet",
@@ -47,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (UserError, FileNotFoundError, NotADirectoryError, ValueError, ImportError) as e:
+    except (FileNotFoundError, NotADirectoryError, ValueError, ImportError) as e:
         # Errors the user can fix (a path, an option, a missing optional package) print as one
         # line; ALEXNET_DEBUG=1 shows the traceback.
         if os.environ.get("ALEXNET_DEBUG"):

@@ -34,7 +34,7 @@ The description (a dict in the weights file; every default lives in :meth:`Prepr
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Literal
 
 import numpy as np
@@ -195,8 +195,22 @@ def make_view_fn(pre: Preprocessing, mean_image: Tensor | None = None, views: in
 
     # the paper's 10 views of an image the net sees whole (crop = the resized side) are five copies of
     # the image and five of its mirror: views 0 and 5 are the distinct ones (alexnet.evaluate.run)
-    to_views.distinct_views = slice(None, None, 5) if views == 10 and pre.crop == pre.resize else slice(None)
-    return to_views
+    whole = views == 10 and pre.crop == pre.resize
+    return ViewFunction(to_views, slice(None, None, 5) if whole else slice(None))
+
+
+@dataclass(frozen=True)
+class ViewFunction:
+    """A view function (stored uint8 (B, C, S, S) → (V, B, C, crop, crop)) that also says which of
+    its V views are distinct: ``distinct`` slices them out of the V (all of them unless the views
+    repeat, as the 10 views of an image seen whole do), so an average over the views may run over
+    the distinct ones only."""
+
+    fn: Callable[[Tensor], Tensor]
+    distinct: slice = field(default_factory=lambda: slice(None))
+
+    def __call__(self, images: Tensor) -> Tensor:
+        return self.fn(images)
 
 
 def _shorter_side_size(w: int, h: int, side: int) -> tuple[int, int]:

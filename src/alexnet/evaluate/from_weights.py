@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -22,13 +21,14 @@ from ..data.loader import StoreLoader
 from ..data.open import open_split
 from ..data.sources.ilsvrc import ilsvrc2012_names
 from ..data.views import Preprocessing, make_view_fn
-from ..device import resolve_device
+from ..device import resolve_device, resolve_precision
 from ..jsonl import JsonlWriter
 from ..models import load
+from ..progress import Progress
 from ..provenance import provenance
 from ..weights import WEIGHTS_NAME, read_weights, resolve_weights_path
 from .metrics import RunningErrors, confusion_matrix, per_class_accuracy
-from .report import LOG_NAME, paper_comparison, write_outputs
+from .outputs import LOG_NAME, paper_comparison, write_outputs
 from .run import iter_log_probs
 
 PROGRESS_EVERY_S = 30
@@ -125,10 +125,9 @@ def evaluate_weights(weights: Sequence[str | os.PathLike], data: str | os.PathLi
             raise ValueError(f"{paths[len(view_fns) - 1]} takes views of {pre.stored_size}-pixel stored images, "
                              f"{data} stores {store.image_size}-pixel ones; prepare the data with "
                              f"`alexnet prepare --size {pre.stored_size}`")
-        model.to(dev)
-        if dev.type == "cuda":
-            model.to(memory_format=torch.channels_last)
-    amp_dtype = torch.bfloat16 if (dev.type == "cuda" if bf16 is None else bf16) else None
+    precision = resolve_precision(dev, "auto" if bf16 is None else bf16)
+    for model in models:
+        precision.prepare_model(model.to(dev))
 
     # Raw stores (Fashion-MNIST: 28×28 grey) fit in memory whole; JPEG stores are streamed.
     loader = StoreLoader(store, batch_size, shuffle=False, drop_last=False, workers=workers, device=dev,
@@ -137,28 +136,22 @@ def evaluate_weights(weights: Sequence[str | os.PathLike], data: str | os.PathLi
     log = JsonlWriter(out / LOG_NAME if out else None)
     log.write("start", checkpoints=[str(p) for p in paths], data=str(data), split=split, views=views,
               num_images=len(store), device=str(dev), batch_size=batch_size)
-    start = last = time.time()
+    start = time.time()
     running = RunningErrors()
     all_pred, all_labels = [], []
-    bar_shown = sys.stderr.isatty() if progress is None else progress
-    batches = iter_log_probs(models, loader, view_fns, dev, amp_dtype, progress, f"evaluate {views}-view")
+    batches = iter_log_probs(models, loader, view_fns, dev, precision, progress=False)
+    bar = Progress(len(store), f"evaluate {views}-view", unit="img", show=progress, log=log,
+                   interval_s=PROGRESS_EVERY_S, extra=lambda: dict(zip(("top1_error", "top5_error"), running.errors())))
     try:
         for log_probs, labels in batches:
             running.update(log_probs, labels)
             all_pred.append(log_probs.argmax(dim=1).cpu())
             all_labels.append(labels.cpu())
-            now = time.time()
-            if now - last >= PROGRESS_EVERY_S:
-                last = now
-                top1, top5 = running.errors()
-                log.write("progress", images=running.n, of=len(store), top1_error=top1, top5_error=top5,
-                          images_per_second=running.n / (now - start))
-                if not bar_shown:  # no bar to watch: one line per interval instead
-                    print(f"evaluate: {running.n}/{len(store)} images, running top-1 error {100 * top1:.2f}%",
-                          file=sys.stderr, flush=True)
+            bar.update(labels.shape[0])
         metrics = running.result()
     finally:
         batches.close()
+        bar.close()
     seconds = time.time() - start
     pred, labels = torch.cat(all_pred), torch.cat(all_labels).long()
     confusion = confusion_matrix(pred, labels, store.num_classes)

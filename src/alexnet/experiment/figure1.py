@@ -41,10 +41,10 @@ from ..config import Config
 from ..data.open import open_data
 from ..device import resolve_device
 from ..provenance import provenance
+from ..recipes import preset as get_preset
 from .ablations import ExperimentError
-from .presets import preset as get_preset
 from .report import write_report
-from .runner import _check_fits, _check_spec, _one_run, base_config, summarize_variant, target_train_error
+from .grid import _check_fits, _check_spec, _one_run, base_config, summarize_variant, target_train_error
 
 NAME = "figure1"
 LR_GRID = (0.0025, 0.005, 0.01, 0.02, 0.04)

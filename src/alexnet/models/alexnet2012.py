@@ -16,7 +16,7 @@ from typing import Literal, get_args
 from torch import nn
 
 from .hooks import FixedInputHooks
-from .layers import LRN_ALPHA_CONVENTIONS, AlphaConvention, CeilPad2d, LocalResponseNorm, ceil_rule_padding
+from .lrn import LRN_ALPHA_CONVENTIONS, AlphaConvention, CeilPad2d, LocalResponseNorm, ceil_rule_padding
 
 Pooling = Literal["overlapping", "non-overlapping"]
 Activation = Literal["relu", "tanh"]
@@ -54,7 +54,7 @@ def _pool_size(size: int, pooling: str) -> int:
     return (size - kernel) // stride + 1
 
 
-def pool5_size(input_size: int, pooling: str = "overlapping") -> int:
+def pool5_side(input_size: int, pooling: str = "overlapping") -> int:
     """Side of the pool5 maps for a square input (6 for 224 and 227 crops)."""
     n = ceil_rule_padding(input_size, 11, 4) + input_size
     n = (n - 11) // 4 + 1          # conv1
@@ -93,7 +93,7 @@ class AlexNet2012(FixedInputHooks, nn.Module):
 
     ARCH = "alexnet2012"
     #: The module whose output is each named layer (conv maps and fc vectors after their ReLU,
-    #: pool5 as fc6 sees it): what :mod:`alexnet.use.layers` reads.
+    #: pool5 as fc6 sees it): what :mod:`alexnet.use.activations` reads.
     LAYER_OUTPUTS = {"conv1": "features.relu1", "conv2": "features.relu2", "conv3": "features.relu3",
                      "conv4": "features.relu4", "conv5": "features.relu5", "pool5": "features.pool5",
                      "fc6": "pre_logits.relu6", "fc7": "pre_logits.relu7"}
@@ -147,7 +147,7 @@ class AlexNet2012(FixedInputHooks, nn.Module):
             ("conv5", nn.Conv2d(c4, c5, 3, padding=1, groups=groups)),  # → 13×13×256
             ("relu5", act()), ("pool5", pool()),                       # → 6×6×256
         ]))
-        side = pool5_size(input_size, pooling)
+        side = pool5_side(input_size, pooling)
         self.pool5_shape = (c5, side, side)
         self.pre_logits = nn.Sequential(OrderedDict([
             ("fc6", nn.Linear(c5 * side * side, 4096)), ("relu6", act()), ("drop6", nn.Dropout(dropout)),

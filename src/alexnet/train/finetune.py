@@ -23,16 +23,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from ..config import DEFAULT_RECIPE, resolve_config
+from ..models.registry import default_recipe
+from ..recipes import FINETUNE_DEFAULTS, resolve_config
 from ..data.open import open_data
 from ..models import load
 from ..weights import resolve_weights_path
 from .runner import run_training
-
-# Fine-tuning defaults: the recipe's optimiser at a tenth of the paper's starting rate (the usual
-# practice for a pre-trained net), few epochs, constant rate.
-FINETUNE_DEFAULTS: dict[str, Any] = {"lr": 0.001, "epochs": 10, "schedule": "constant"}
-
 
 def augment_like(preprocessing: dict[str, Any]) -> str:
     """The augmentation whose input scaling matches the pre-trained net's: the paper's
@@ -52,7 +48,7 @@ def finetune(weights: str | Path, data: str | Path, run_dir: str | Path, *, free
     # A net that saw whole images resized to its input (the Fashion-MNIST demo: resize == crop)
     # keeps seeing whole images; one trained on crops of larger images (ImageNet) keeps cropping.
     whole_image = bool(pre.get("resize")) and pre.get("resize") == pre.get("crop")
-    cfg = resolve_config(DEFAULT_RECIPE[meta.arch], {
+    cfg = resolve_config(default_recipe(meta.arch), {
         **FINETUNE_DEFAULTS, "augment": augment_like(pre), "data": str(data), "dataset": None, "freeze": freeze,
         "whole_image": whole_image, "input_size": int(pre.get("crop") or kwargs.get("input_size", 224)),
         "model": kwargs, **(overrides or {})}, arch=meta.arch)

@@ -20,7 +20,7 @@ Stops and warnings. The loss is summed on the device and checked every ``log_int
 steps and at the end of each epoch: a NaN/inf raises :class:`TrainingDiverged` and nothing
 is saved over the last good checkpoint. A training loss still at chance level (≈ ln(num_classes))
 over the last logging interval of the first epoch gives one warning that fits the net and
-recipe (:func:`chance_level_message`); for alexnet2012 with the printed init (``model.init=paper``),
+recipe (:func:`alexnet.recipes.chance_level_advice`); for alexnet2012 with the printed init (``model.init=paper``),
 which measurably does not leave that plateau (docs/REPRODUCTION.md), the run stops there with
 :class:`TrainingStalled`, saying what to set.
 """
@@ -40,9 +40,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import Config
+from ..device import Precision, resolve_precision
 from ..evaluate.metrics import topk_hits
 from ..evaluate.run import evaluate_model
 from ..models import create
+from ..recipes import chance_level_advice
 from ..weights import WEIGHTS_NAME, save_weights
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from .distributed import DistContext, all_reduce_sum, broadcast_floats
@@ -78,10 +80,9 @@ def train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     ``transform(images, generator=generator)`` turns the uint8 (B, C, H, W) batch into the
     float input. ``amp_dtype``: ``torch.bfloat16`` for autocast (CUDA), None for float32.
     """
-    x = transform(images, generator=generator)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    with torch.autocast(device_type=x.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+    precision = Precision(amp_dtype, channels_last)
+    x = precision.prepare_input(transform(images, generator=generator))
+    with precision.autocast_context(x.device.type):
         logits = model(x)
     # The loss in float32 even under bf16 autocast: log-softmax needs the precision.
     loss = F.cross_entropy(logits.float(), labels)
@@ -102,30 +103,6 @@ def at_chance_level(train_loss: float, num_classes: int) -> bool:
     """True when ``train_loss`` is the loss of a uniform guess, ln(num_classes), within 3%."""
     chance = math.log(num_classes)
     return num_classes > 1 and abs(train_loss - chance) <= 0.03 * chance
-
-
-def chance_level_message(cfg: Config, train_loss: float, num_classes: int) -> tuple[str, bool]:
-    """What to tell the user when the loss after the first epoch is at chance level, and whether
-    to stop: alexnet2012 with the printed init is known to stay there (docs/REPRODUCTION.md)."""
-    head = (f"the training loss after the first epoch is {train_loss:.4f}, at chance level "
-            f"(ln {num_classes} = {math.log(num_classes):.4f}): the net is not learning")
-    init = cfg.model.get("init", "cuda-convnet")
-    if cfg.arch == "alexnet2012" and init == "paper":
-        return (f"{head}. With the paper's printed init (N(0, 0.01) everywhere, biases 1) the bias path drowns "
-                f"the image signal from conv4 on and the loss stays flat (measured: docs/REPRODUCTION.md). "
-                f"Set --set model.init=cuda-convnet (Krizhevsky's released values: N(0, 0.03) in conv3-conv5, "
-                f"the recipe's default) or --set model.init=caffe", True)
-    if cfg.arch == "alexnet2012" and cfg.optimizer == "adam" and cfg.lr >= 1e-3:
-        return (f"{head}. Adam at lr {cfg.lr:g} is known to knock alexnet2012 onto this plateau: try --lr 1e-4 "
-                f"or the paper's SGD (--set optimizer=sgd --lr 0.01)", False)
-    return (f"{head}. Try a lower --lr (now {cfg.lr:g}), --set warmup_steps=N, or check the labels of the data",
-            False)
-
-
-def resolve_amp(cfg: Config, device: torch.device) -> torch.dtype | None:
-    if cfg.amp == "bf16" or (cfg.amp == "auto" and device.type == "cuda"):
-        return torch.bfloat16
-    return None
 
 
 class Trainer:
@@ -160,14 +137,11 @@ class Trainer:
         if cfg.freeze == "features":
             for p in model.features.parameters():
                 p.requires_grad_(False)
-        self.model = model.to(self.device)
-        self.channels_last = cfg.channels_last is True or (cfg.channels_last == "auto"
-                                                           and self.device.type == "cuda")
-        if self.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+        self.precision = resolve_precision(self.device, cfg.amp, cfg.channels_last)
+        self.model = self.precision.prepare_model(model.to(self.device))
+        self.channels_last, self.amp_dtype = self.precision.channels_last, self.precision.autocast
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        self.amp_dtype = resolve_amp(cfg, self.device)
         self.optimizer = build_optimizer(self.model, cfg)
         self.schedule = make_schedule(cfg)
         self.epoch, self.batch, self.step = 0, 0, 0
@@ -354,7 +328,7 @@ class Trainer:
             if ctx.is_main:
                 t_val = time.perf_counter()
                 m = evaluate_model(self.model, self.data.val_loader, self.data.view_fn, device=self.device,
-                                   amp_dtype=self.amp_dtype, progress=False)
+                                   precision=self.precision, progress=False)
                 values = [m["top1_error"], m["top5_error"], m["loss"], m["num_images"], time.perf_counter() - t_val]
             values = broadcast_floats(ctx, values)
             val = values[0]
@@ -366,7 +340,7 @@ class Trainer:
         # The loss at the end of the epoch, not its mean: the first steps' transient is no sign.
         if self.epoch == 0 and self.last_interval_loss is not None \
                 and at_chance_level(self.last_interval_loss, self.data.num_classes):
-            text, stop = chance_level_message(cfg, self.last_interval_loss, self.data.num_classes)
+            text, stop = chance_level_advice(cfg, self.last_interval_loss, self.data.num_classes)
             self.logger.warning(text, step=self.step, epoch=self.epoch)
             stalled = text if stop and self.epoch + 1 < cfg.epochs else None
         if self.schedule.epoch_end(self.epoch, val):

@@ -95,7 +95,7 @@ def test_once(trainer: Trainer, data: TrainData) -> dict[str, Any]:
     loader = StoreLoader(data.test_store, data.per_rank_batch, shuffle=False, drop_last=False,
                          workers=trainer.cfg.workers, device="cpu" if trainer.device.type != "cuda" else trainer.device,
                          in_memory=data.test_store.image_size < 64)
-    m = evaluate_model(trainer.model, loader, data.view_fn, device=trainer.device, amp_dtype=trainer.amp_dtype,
+    m = evaluate_model(trainer.model, loader, data.view_fn, device=trainer.device, precision=trainer.precision,
                        progress=False)
     record = {"step": trainer.step, "test_top1_error": m["top1_error"], "test_top5_error": m["top5_error"],
               "test_loss": m["loss"], "test_images": m["num_images"], "test_seconds": time.perf_counter() - started}

@@ -32,7 +32,7 @@ from ..evaluate.from_weights import preprocessing_of
 from ..evaluate.run import batch_log_probs
 from ..weights import resolve_weights_path
 from .images import ImageReadError, open_image, to_mode
-from .layers import FEATURE_LAYERS, conv_maps, layer_output
+from .activations import FEATURE_LAYERS, conv_maps, layer_output
 
 ImageLike = Union[Image.Image, str, os.PathLike]
 
@@ -157,7 +157,7 @@ class Predictor:
     # -- features ---------------------------------------------------------------------------------
     def features(self, images: ImageLike | Sequence[ImageLike] | torch.Tensor,
                  layer: str = "fc7") -> torch.Tensor:
-        """The ``layer`` vectors (fc7, fc6 or pool5; see :mod:`alexnet.use.layers`) → (N, D) float32, CPU.
+        """The ``layer`` vectors (fc7, fc6 or pool5; see :mod:`alexnet.use.activations`) → (N, D) float32, CPU.
 
         ``images``: PIL images / paths (preprocessed here, centre crop), or an already preprocessed
         float batch (N, C, S, S), which is fed as is.

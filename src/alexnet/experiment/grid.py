@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..atomic import atomic_write_text
-from ..config import Config, resolve_config
+from ..config import Config
+from ..recipes import resolve_config
 from ..data.open import open_data
 from ..device import resolve_device
 from ..jsonl import JsonlWriter, read_jsonl
@@ -43,8 +44,8 @@ from ..train.loop import TrainingDiverged, TrainingStalled
 from ..train.runner import CONFIG_NAME, run_training
 from ..weights import WEIGHTS_NAME
 from .ablations import NAMES, ExperimentError, Variant, ablation
+from ..recipes import Preset, preset as get_preset, resize_for
 from .imported import RESULT_NAME, import_runs, read_results, with_defaults
-from .presets import Preset, preset as get_preset, resize_for
 from .report import write_report
 
 SPEC_NAME = "experiment.json"
