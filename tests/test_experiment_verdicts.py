@@ -141,3 +141,27 @@ def test_the_committed_results_md_is_what_its_json_files_give(folder, monkeypatc
     committed = (ROOT / folder / "results.md").read_text()
     assert committed == "# The paper's ablations, re-measured\n\n" + report_markdown([folder]), (
         f"{folder}/results.md is stale: regenerate it with `alexnet experiment report {folder} --markdown`")
+
+
+def test_host_names_repeat_so_runs_pair_by_host_and_boot_and_dirty_runs_say_so():
+    from alexnet.experiment.report import experiment_markdown
+    from alexnet.provenance import boot_id, provenance
+
+    here = provenance("cpu")
+    assert here["boot_id"] == boot_id() and here["host"]
+    def run(seed, error, boot, dirty=False):
+        return {"seed": seed, "status": "done", "test_error": error, "steps_to_target": None, "steps": 9,
+                "provenance": {"host": "vm", "boot_id": boot, "dirty": dirty, "commit": "0123456789"}}
+    result = _result([run(0, 0.10, "aaaa1111"), run(1, 0.10, "aaaa1111")],
+                     [run(0, 0.12, "aaaa1111", dirty=True), run(1, 0.13, "bbbb2222")])
+    c = compare(result, {"better": "a", "worse": "b", "measure": "test_error"})
+    # two machines both called "vm": seed 1's runs booted apart, so they are not a pair of one host
+    assert c["differences"]["top-1"]["seeds"] == [0] and [x["seed"] for x in c["cross_host"]] == [1]
+    full = {**result, "experiment": "x", "question": "q?", "preset": "smoke", "data": "d", "seeds": [0, 1],
+            "scale": "s", "target_train_error": 0.25, "target_rule": "r", "config": {"batch_size": 8},
+            "paper": {"comparisons": [{"better": "a", "worse": "b", "measure": "test_error", "claim": "c"}]}}
+    for v in full["variants"]:
+        v.update(mean={"test_error": 0.1}, std={"test_error": None}, reached_target="0/2")
+    md = experiment_markdown(full)
+    assert "| b (dirty tree) | 2 |" in md and "uncommitted changes** (the commit does not say what ran): b seed 0" in md
+    assert "vm (boot aaaa1111): a 0, a 1, b 0; vm (boot bbbb2222): b 1" in md

@@ -5,7 +5,9 @@ committed result files (``alexnet experiment report DIR --markdown``, docs/REPRO
 Verdicts (:mod:`.stats`): each comparison pairs the two variants' runs of the same seed (same
 seed: same initial draw, data order and augmentation) **on the same host** — two hosts do not
 round alike, so a pair from two hosts mixes the host into the difference: such a pair is left
-out of the verdict and listed apart. A run's host is its record's ``provenance.host``; a run
+out of the verdict and listed apart. A run's host is its record's ``provenance.host`` with its
+``boot_id`` (host names repeat across machines; a boot id does not, so a reboot counts as another
+host: the safe side); a run
 recorded before runs recorded their host counts as run on the host of the session that wrote the
 file it was read from (``imported_from``'s folder), or of the file at hand when it was not read
 from another one — so two such runs pair only when they came from one session.
@@ -38,9 +40,10 @@ __all__ = ["AS_PAPER", "INCONCLUSIVE", "OTHER_WAY", "compare", "experiment_markd
 def run_host(record: dict[str, Any], source: str = "this file") -> tuple[str, bool]:
     """``(host, recorded)``: the host a run trained on, and whether its record names it (see the
     module docstring for runs that do not)."""
-    host = (record.get("provenance") or {}).get("host")
-    if host:
-        return str(host), True
+    prov = record.get("provenance") or {}
+    if prov.get("host"):
+        boot = prov.get("boot_id")
+        return (f"{prov['host']} (boot {boot[:8]})" if boot else str(prov["host"])), True
     origin = record.get("imported_from")
     if origin:
         return f"the session that wrote {Path(origin).parent}/", False
