@@ -74,8 +74,11 @@ def report_markdown(folders: Sequence[str | Path]) -> str:
              "hosts are left out and listed.", ""]
     lines += verdict_table(loaded)
     for path, result in loaded:
-        lines += ["", experiment_markdown(result, str(path), level="###").rstrip("\n"),
-                  "", f"(From `{path}`.)"]
+        lines += ["", experiment_markdown(result, str(path), level="###").rstrip("\n")]
+        if result.get("selection"):          # figure1: how each activation's learning rate was chosen
+            from .figure1 import selection_markdown
+            lines.append(selection_markdown(result).rstrip("\n"))
+        lines += ["", f"(From `{path}`.)"]
     lines += ["", END]
     return "\n".join(lines) + "\n"
 
