@@ -165,3 +165,15 @@ def test_host_names_repeat_so_runs_pair_by_host_and_boot_and_dirty_runs_say_so()
     md = experiment_markdown(full)
     assert "| b (dirty tree) | 2 |" in md and "uncommitted changes** (the commit does not say what ran): b seed 0" in md
     assert "vm (boot aaaa1111): a 0, a 1, b 0; vm (boot bbbb2222): b 1" in md
+
+
+def test_committed_results_still_merge_after_config_keys_were_added():
+    # `--runs-from` compares an earlier file's config with today's; keys added since (holdout, ...)
+    # count at their defaults, so the committed cpu-preset files still merge
+    from alexnet.experiment.imported import with_defaults
+    from alexnet.recipes import preset, resolve_config
+    p = preset("cpu")
+    cfg = resolve_config("paper", {**p.overrides, "dataset": "fashion-mnist", "device": "cpu", "resize": 73})
+    today = {k: v for k, v in cfg.to_dict().items() if k not in ("data", "dataset", "device")}
+    old = json.loads((ROOT / COMMITTED / "lrn.json").read_text())["config"]
+    assert "holdout" not in old and with_defaults(old) == today
