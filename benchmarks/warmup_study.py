@@ -19,7 +19,7 @@ from pathlib import Path
 
 
 def one_run(warmup: int, seed: int, args) -> dict:
-    from alexnet.config import resolve_config
+    from alexnet.recipes import resolve_config
     from alexnet.train.runner import run_training
     run_dir = args.work / f"warmup-{warmup}" / f"seed-{seed}"
     record = run_dir / "study-record.json"
