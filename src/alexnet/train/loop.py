@@ -49,7 +49,7 @@ from ..weights import WEIGHTS_NAME, save_weights
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from .distributed import DistContext, all_reduce_sum, broadcast_floats
 from .log import RunLogger
-from .optim import build_optimizer, set_lr
+from .optim import build_optimizer
 from .schedule import make_schedule
 
 
@@ -127,6 +127,7 @@ class Trainer:
         self.device = self.ctx.device
         self.on_step = on_step
         self.stop_reason: str | None = None
+        self.last_step_lr = cfg.lr
         self.last_interval_loss: float | None = None
         if model is None:
             torch.manual_seed(cfg.seed)  # the initial weights are part of the run's reproducible state
@@ -143,7 +144,7 @@ class Trainer:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         self.optimizer = build_optimizer(self.model, cfg)
-        self.schedule = make_schedule(cfg)
+        self.schedule = make_schedule(cfg, self.optimizer, total_steps=cfg.epochs * self.batches_per_epoch())
         self.epoch, self.batch, self.step = 0, 0, 0
         self.epoch_sums = [0.0, 0.0, 0.0, 0.0]  # loss·n, top-1 hits, top-5 hits, n (this rank)
         self.history: list[dict[str, Any]] = []
@@ -227,15 +228,9 @@ class Trainer:
             self._restore_signal_handlers(previous)
             logger.close()
 
-    def _lr_per_step(self) -> bool:
-        """Whether the next step sets its own rate (warm-up, linear decay); else one rate per epoch."""
-        return self.schedule.kind == "linear" or self.step < self.cfg.warmup_steps
-
     def _train_epoch(self, per_epoch: int) -> bool:
         """Train the rest of the current epoch; False if a stop was requested."""
         cfg, ctx, logger = self.cfg, self.ctx, self.logger
-        per_step = self._lr_per_step()
-        set_lr(self.optimizer, self.schedule.lr)
         loader = self.data.train_loader
         loader.set_epoch(self.epoch, start_batch=self.batch)
         self.model.train()
@@ -246,15 +241,14 @@ class Trainer:
         for images, labels in (loader if self.batch < per_epoch else ()):
             images = images.to(self.device, non_blocking=True)
             labels = labels.to(self.device, non_blocking=True)
-            if per_step:
-                set_lr(self.optimizer, self.schedule.lr_at(self.step, cfg.epochs * per_epoch, cfg.warmup_steps))
-                per_step = self._lr_per_step()
             seed = step_seed(cfg.seed, ctx.rank, self.step)
             self.generator.manual_seed(seed)
             torch.manual_seed(seed)  # dropout draws from the default generators
             result = train_step(self.train_model, images, labels, self.optimizer, self.data.train_transform,
                                 generator=self.generator, amp_dtype=self.amp_dtype,
                                 channels_last=self.channels_last)
+            self.last_step_lr = self.optimizer.param_groups[0]["lr"]   # the rate this step ran at
+            self.schedule.step_end()
             sums += torch.stack([result.loss.double() * result.count, result.correct1.double(),
                                  result.correct5.double(), torch.tensor(float(result.count), device=self.device,
                                                                         dtype=torch.float64)])
@@ -284,7 +278,7 @@ class Trainer:
                 if check_now:
                     self.last_interval_loss = mean_loss
                     elapsed = time.perf_counter() - t_interval
-                    lr = self.optimizer.param_groups[0]["lr"]
+                    lr = self.last_step_lr
                     logger.event("step", step=self.step, epoch=self.epoch, loss=mean_loss,
                                  train_top1_error=1.0 - flags[3] / max(flags[4], 1.0), lr=lr,
                                  images_per_s=flags[4] / max(elapsed, 1e-9))
@@ -317,7 +311,7 @@ class Trainer:
         n = max(sums[3], 1.0)
         record: dict[str, Any] = {"epoch": self.epoch, "step": self.step, "train_loss": sums[0] / n,
                                   "train_top1_error": 1.0 - sums[1] / n, "train_top5_error": 1.0 - sums[2] / n,
-                                  "lr": self.optimizer.param_groups[0]["lr"], "seconds": seconds}   # the last step's
+                                  "lr": self.last_step_lr, "seconds": seconds}   # the last step's
         if not math.isfinite(record["train_loss"]):
             self._diverged(record["train_loss"])
         val = None
