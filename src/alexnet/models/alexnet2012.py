@@ -76,6 +76,8 @@ class AlexNet2012(FixedInputHooks, nn.Module):
         lrn: apply local response normalisation after the ReLUs of conv1 and conv2.
         lrn_alpha: "cuda-convnet" (α/n = 2e-5 multiplies the window sum: the code behind the
             paper's numbers, Caffe and PyTorch) or "literal" (α = 1e-4, the formula as printed).
+        lrn_k: the constant k of the LRN denominator (k + α'·Σa²)^β: 2 in the paper; 1 in Caffe
+            (bvlc_alexnet's weights were trained with it).
         lrn_per_tower: each tower normalises over its own maps (48 in norm1, 128 in norm2), as each
             GPU did; False lets the window cross the tower boundary. One tower: one group anyway.
         pooling: "overlapping" (3×3, stride 2; the paper) or "non-overlapping" (2×2, stride 2).
@@ -99,7 +101,8 @@ class AlexNet2012(FixedInputHooks, nn.Module):
                      "fc6": "pre_logits.relu6", "fc7": "pre_logits.relu7"}
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, *, towers: Literal[1, 2] = 2,
-                 lrn: bool = True, lrn_alpha: AlphaConvention = "cuda-convnet", lrn_per_tower: bool = True,
+                 lrn: bool = True, lrn_alpha: AlphaConvention = "cuda-convnet", lrn_k: float = 2.0,
+                 lrn_per_tower: bool = True,
                  pooling: Pooling = "overlapping", activation: Activation = "relu", dropout: float = 0.5,
                  init: Init = "cuda-convnet", input_size: int = 224):
         super().__init__()
@@ -131,7 +134,7 @@ class AlexNet2012(FixedInputHooks, nn.Module):
         def norm() -> nn.Module:
             if not lrn:
                 return nn.Identity()
-            return LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0, alpha_convention=lrn_alpha,
+            return LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=float(lrn_k), alpha_convention=lrn_alpha,
                                      groups=towers if lrn_per_tower else 1)
 
         self.features = nn.Sequential(OrderedDict([
