@@ -127,6 +127,21 @@ def test_figure3_shows_the_bgr_kernels_in_rgb(files):
     assert torch.equal(kernels, torch.from_numpy(files.w["conv1"][0]).flip(1))   # BGR → RGB
 
 
+def test_finetuning_feeds_a_caffe_net_what_it_expects(files):
+    """Fine-tuning's pipeline feeds RGB in 0–255 minus a mean: the BGR net's conv1 is turned to take
+    RGB (same outputs), and the augmentation is the paper's 0–255 one, not torchvision's [0, 1]."""
+    from alexnet import models
+    from alexnet.train.finetune import augment_like, take_rgb
+    from alexnet.weights.importers.caffe import caffe_preprocessing
+    net = models.load(files.converted("layer")).eval()
+    x = torch.from_numpy(np.random.default_rng(2).uniform(-120, 120, (2, 3, cf.INPUT, cf.INPUT)).astype(np.float32))
+    with torch.no_grad():
+        bgr = net(x)
+        take_rgb(net, net.weights_meta.preprocessing)
+        assert torch.allclose(net(x.flip(1)), bgr, rtol=0, atol=1e-5)   # the same products summed in another order
+    assert augment_like(net.weights_meta.preprocessing) == "paper" == augment_like(caffe_preprocessing(227, None))
+
+
 def test_a_file_with_k_2_converts_to_lrn_k_2(files, tmp_path):
     src = cf.write_caffemodel(tmp_path / "k2.caffemodel", files.w, "layer", k=2.0)
     out = tmp_path / "k2.safetensors"
