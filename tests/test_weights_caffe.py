@@ -207,6 +207,7 @@ def test_without_a_mean_file_the_per_channel_mean_and_beside_the_file_the_mean_i
 
 def test_caffe_tag_is_the_cached_file_converted_on_use(files, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    monkeypatch.setenv("ALEXNET_OFFLINE", "1")     # no download (tests/test_download.py covers it)
     cached = tmp_path / "th" / "hub" / "checkpoints" / "bvlc_alexnet.caffemodel"
     photo = str(photos()[1])
     assert main(["predict", "caffe:bvlc_alexnet", photo, "--device", "cpu"]) == 2

@@ -1,7 +1,7 @@
 """``alexnet demo``: train the paper's net with the paper's optimiser on Fashion-MNIST, test it, report.
 
     from alexnet.demo import run_demo
-    report = run_demo("runs/demo")                 # data found in the Debian path or a torchvision root
+    report = run_demo("runs/demo")   # Fashion-MNIST found (Debian path, torchvision root) or downloaded
     report["test_accuracy"]
 
 Writes into the run directory ``out``: ``report.json``, ``model.safetensors``, ``curves.png``
@@ -84,8 +84,8 @@ def demo_config(data: str | None, profile: str, device: str, overrides: dict[str
 def time_breakdown(started: float, prepare_seconds: float, history: list[dict[str, Any]],
                    ten_view_seconds: float = 0.0) -> dict[str, float]:
     """Where the demo's time went, in seconds. ``scripts/demo.sh`` exports ``ALEXNET_DEMO_STARTED``
-    (its start, before the set-up), so the set-up (virtual environment, packages, Fashion-MNIST's
-    Debian package) is counted too when the demo runs from there."""
+    (its start, before the set-up), so the set-up (virtual environment, packages) is counted too when
+    the demo runs from there; a first run's download of Fashion-MNIST falls in ``prepare_data``."""
     now = time.time()
     sh_started = float(os.environ.get("ALEXNET_DEMO_STARTED") or started)
     train = sum(h["seconds"] for h in history)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..download import alexnet_cache_dir
 from .store import PreparedStore
 
 FASHION_MNIST = "fashion-mnist"
@@ -36,7 +37,7 @@ FASHION_MNIST = "fashion-mnist"
 
 def cache_dir() -> Path:
     """``$ALEXNET_CACHE`` or ``~/.cache/alexnet``: where sources are prepared automatically."""
-    return Path(os.environ.get("ALEXNET_CACHE") or Path.home() / ".cache" / "alexnet")
+    return alexnet_cache_dir()      # the one rule, shared with the Fashion-MNIST download
 
 
 @dataclass
