@@ -1,5 +1,5 @@
 """The towers measure (alexnet explain towers) on freshly initialised nets: the baseline a trained
-net's towers are compared with (docs/REPRODUCTION.md §6).
+net's towers are compared with (docs/REPRODUCTION.md §7).
 
     python benchmarks/towers_random_init.py --out OUT.json [--seeds 3]
 

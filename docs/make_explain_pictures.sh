@@ -4,7 +4,7 @@
 #   alexnet train --config benchmarks/results/explain-2026-12-04/train-config.json --out runs/explain-demo
 # (the demo's CPU profile cut to 8 epochs of 20 steps, warm-up 20 steps, keep_epoch_weights=true)
 #   bash docs/make_explain_pictures.sh [runs/explain-demo] [benchmarks/results/explain-DATE]
-# docs/REPRODUCTION.md §6's numbers: evolution over 1,000 Fashion-MNIST test images, occlusion over 100.
+# docs/REPRODUCTION.md §7's numbers: evolution over 1,000 Fashion-MNIST test images, occlusion over 100.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN="${1:-runs/explain-demo}"

@@ -50,7 +50,7 @@ from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from .epochs import save_epoch_features
 from .distributed import DistContext, all_reduce_sum, broadcast_floats
 from .log import RunLogger
-from .optim import build_optimizer, set_lr
+from .optim import build_optimizer
 from .schedule import make_schedule
 
 
@@ -106,6 +106,12 @@ def at_chance_level(train_loss: float, num_classes: int) -> bool:
     return num_classes > 1 and abs(train_loss - chance) <= 0.03 * chance
 
 
+def sums_dtype(device: torch.device) -> torch.dtype:
+    """The epoch's running sums (loss, hits, images) in float64, kept on the device (no sync per
+    step); float32 on Apple's MPS, which has no float64 (exact counts up to 2²⁴ images an epoch)."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
 class Trainer:
     """A training run in ``run_dir``: config.json, log.jsonl, checkpoint.pt, model.safetensors.
 
@@ -128,6 +134,7 @@ class Trainer:
         self.device = self.ctx.device
         self.on_step = on_step
         self.stop_reason: str | None = None
+        self.last_step_lr = cfg.lr
         self.last_interval_loss: float | None = None
         if model is None:
             torch.manual_seed(cfg.seed)  # the initial weights are part of the run's reproducible state
@@ -144,7 +151,7 @@ class Trainer:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         self.optimizer = build_optimizer(self.model, cfg)
-        self.schedule = make_schedule(cfg)
+        self.schedule = make_schedule(cfg, self.optimizer, total_steps=cfg.epochs * self.batches_per_epoch())
         self.epoch, self.batch, self.step = 0, 0, 0
         self.epoch_sums = [0.0, 0.0, 0.0, 0.0]  # loss·n, top-1 hits, top-5 hits, n (this rank)
         self.history: list[dict[str, Any]] = []
@@ -228,39 +235,33 @@ class Trainer:
             self._restore_signal_handlers(previous)
             logger.close()
 
-    def _lr_per_step(self) -> bool:
-        """Whether the next step sets its own rate (warm-up, linear decay); else one rate per epoch."""
-        return self.schedule.kind == "linear" or self.step < self.cfg.warmup_steps
-
     def _train_epoch(self, per_epoch: int) -> bool:
         """Train the rest of the current epoch; False if a stop was requested."""
         cfg, ctx, logger = self.cfg, self.ctx, self.logger
-        per_step = self._lr_per_step()
-        set_lr(self.optimizer, self.schedule.lr)
         loader = self.data.train_loader
         loader.set_epoch(self.epoch, start_batch=self.batch)
         self.model.train()
-        sums = torch.tensor(self.epoch_sums, dtype=torch.float64, device=self.device)
-        interval_loss = torch.zeros((), dtype=torch.float64, device=self.device)
-        interval_hits = torch.zeros((), dtype=torch.float64, device=self.device)   # top-1 hits (this rank)
+        acc = sums_dtype(self.device)
+        sums = torch.tensor(self.epoch_sums, dtype=acc, device=self.device)
+        interval_loss = torch.zeros((), dtype=acc, device=self.device)
+        interval_hits = torch.zeros((), dtype=acc, device=self.device)   # top-1 hits (this rank)
         interval_steps, interval_images, t_interval, t_epoch = 0, 0, time.perf_counter(), time.perf_counter()
         for images, labels in (loader if self.batch < per_epoch else ()):
             images = images.to(self.device, non_blocking=True)
             labels = labels.to(self.device, non_blocking=True)
-            if per_step:
-                set_lr(self.optimizer, self.schedule.lr_at(self.step, cfg.epochs * per_epoch, cfg.warmup_steps))
-                per_step = self._lr_per_step()
             seed = step_seed(cfg.seed, ctx.rank, self.step)
             self.generator.manual_seed(seed)
             torch.manual_seed(seed)  # dropout draws from the default generators
             result = train_step(self.train_model, images, labels, self.optimizer, self.data.train_transform,
                                 generator=self.generator, amp_dtype=self.amp_dtype,
                                 channels_last=self.channels_last)
-            sums += torch.stack([result.loss.double() * result.count, result.correct1.double(),
-                                 result.correct5.double(), torch.tensor(float(result.count), device=self.device,
-                                                                        dtype=torch.float64)])
-            interval_loss += result.loss.double()
-            interval_hits += result.correct1.double()
+            self.last_step_lr = self.optimizer.param_groups[0]["lr"]   # the rate this step ran at
+            self.schedule.step_end()
+            sums += torch.stack([result.loss.to(acc) * result.count, result.correct1.to(acc),
+                                 result.correct5.to(acc), torch.tensor(float(result.count), device=self.device,
+                                                                        dtype=acc)])
+            interval_loss += result.loss.to(acc)
+            interval_hits += result.correct1.to(acc)
             interval_steps += 1
             interval_images += result.count
             self.step += 1
@@ -272,11 +273,11 @@ class Trainer:
             # at interval boundaries (one small all-reduce), so none waits forever on the others.
             check_now = self.step % cfg.log_interval == 0 or self.batch >= per_epoch
             if (self.stop_reason and not ctx.distributed) or check_now:
-                flags = torch.stack([interval_loss, torch.tensor(float(interval_steps), dtype=torch.float64,
+                flags = torch.stack([interval_loss, torch.tensor(float(interval_steps), dtype=acc,
                                                                  device=self.device),
-                                     torch.tensor(1.0 if self.stop_reason else 0.0, dtype=torch.float64,
+                                     torch.tensor(1.0 if self.stop_reason else 0.0, dtype=acc,
                                                   device=self.device),
-                                     interval_hits, torch.tensor(float(interval_images), dtype=torch.float64,
+                                     interval_hits, torch.tensor(float(interval_images), dtype=acc,
                                                                  device=self.device)])
                 flags = all_reduce_sum(ctx, flags).tolist()
                 mean_loss = flags[0] / max(flags[1], 1.0)
@@ -285,7 +286,7 @@ class Trainer:
                 if check_now:
                     self.last_interval_loss = mean_loss
                     elapsed = time.perf_counter() - t_interval
-                    lr = self.optimizer.param_groups[0]["lr"]
+                    lr = self.last_step_lr
                     logger.event("step", step=self.step, epoch=self.epoch, loss=mean_loss,
                                  train_top1_error=1.0 - flags[3] / max(flags[4], 1.0), lr=lr,
                                  images_per_s=flags[4] / max(elapsed, 1e-9))
@@ -314,11 +315,12 @@ class Trainer:
 
     def _end_epoch(self, seconds: float) -> None:
         ctx, cfg = self.ctx, self.cfg
-        sums = all_reduce_sum(ctx, torch.tensor(self.epoch_sums, dtype=torch.float64, device=self.device)).tolist()
+        sums = all_reduce_sum(ctx, torch.tensor(self.epoch_sums, dtype=sums_dtype(self.device),
+                                                device=self.device)).tolist()
         n = max(sums[3], 1.0)
         record: dict[str, Any] = {"epoch": self.epoch, "step": self.step, "train_loss": sums[0] / n,
                                   "train_top1_error": 1.0 - sums[1] / n, "train_top5_error": 1.0 - sums[2] / n,
-                                  "lr": self.optimizer.param_groups[0]["lr"], "seconds": seconds}   # the last step's
+                                  "lr": self.last_step_lr, "seconds": seconds}   # the last step's
         if not math.isfinite(record["train_loss"]):
             self._diverged(record["train_loss"])
         val = None
