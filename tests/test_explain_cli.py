@@ -126,7 +126,7 @@ def test_top_patches_over_a_prepared_store(demo, tmp_path, capsys, monkeypatch):
                    "--json", js, "--png", tmp_path / "s.png", "--device", "cpu"], capsys)
     assert rc == 0, out.err
     record = json.loads(js.read_text())
-    assert record["images"].startswith("10 images of PreparedStore(")
+    assert record["images"].startswith("10 val images of ")
     assert len(record["maps"]["3"]) == 9
 
 

@@ -41,6 +41,12 @@ def _net_title(predictor: Predictor) -> str:
     return f"{getattr(predictor.model, 'arch', 'net')} ({name})"
 
 
+def _caption(name: str, width: int = 16) -> str:
+    """A file's name, or a store image's index (``…/t10k-images-idx3-ubyte.gz#745`` → ``#745``)."""
+    base = os.path.basename(name)
+    return "#" + base.rsplit("#", 1)[1] if "#" in base else base[:width]
+
+
 def resolve_target(predictor: Predictor, target: str | None) -> int | None:
     """A class index from an index or a class name (None stays None: the top-1 class)."""
     if target is None:
@@ -88,7 +94,7 @@ def top_patches_command(predictor: Predictor, images: ImageSet, layer: str, maps
             rows.append((f"{layer} map {m}\ndeconvnet", tiles, captions))
         rows.append((f"{layer} map {m}\npatches", [crop(pixels[slot[p.image]], fitted_box(p.box, pixels.shape[-1]))
                                                     for p in patches],
-                     [os.path.basename(images.names[p.image])[:16] for p in patches]))
+                     [_caption(images.names[p.image]) for p in patches]))
     from ._net import receptive_field
     field = receptive_field(model, layer, pixels.shape[-1])
     record["receptive_field"] = {"size": field.size, "jump": field.jump, "start": field.start,

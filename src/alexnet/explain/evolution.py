@@ -28,7 +28,7 @@ from torch import nn
 
 from ..progress import Progress
 from ..train.epochs import list_epoch_features, load_epoch_features
-from ..use.activations import conv_maps
+from ..use.activations import layer_module
 from ..weights import WEIGHTS_NAME
 from ._net import check_conv_layer, check_maps
 
@@ -47,16 +47,30 @@ def final_weights(run_dir: str | os.PathLike) -> Path:
     return run / WEIGHTS_NAME
 
 
-def _peaks(net: nn.Module, x: torch.Tensor, layer: str, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each image's strongest activation per map (N, C) and its flat position (N, C)."""
-    vals, where = [], []
-    with torch.no_grad():
-        for start in range(0, x.shape[0], batch_size):
-            a = conv_maps(net, x[start:start + batch_size], layer).float().flatten(2)
-            v, i = a.max(-1)
-            vals.append(v.cpu())
-            where.append(i.cpu())
-    return torch.cat(vals), torch.cat(where)
+def _peaks(net: nn.Module, x: torch.Tensor, layers: Sequence[str], batch_size: int
+           ) -> dict[str, tuple[torch.Tensor, torch.Tensor, int]]:
+    """Per layer: each image's strongest activation per map (N, C), its flat position (N, C) and the
+    maps' width, from one forward pass per batch (a hook on every layer)."""
+    found: dict[str, list] = {layer: [] for layer in layers}
+    handles = [layer_module(net, layer).register_forward_hook(
+        lambda _m, _i, out, layer=layer: found[layer].append(out.detach().float().cpu().clone())) for layer in layers]
+    vals: dict[str, list] = {layer: [] for layer in layers}
+    where: dict[str, list] = {layer: [] for layer in layers}
+    width = {}
+    try:
+        with torch.no_grad():
+            for start in range(0, x.shape[0], batch_size):
+                net.forward_features(x[start:start + batch_size])
+                for layer in layers:
+                    a = found[layer].pop()
+                    width[layer] = a.shape[-1]
+                    v, i = a.flatten(2).max(-1)
+                    vals[layer].append(v)
+                    where[layer].append(i)
+    finally:
+        for h in handles:
+            h.remove()
+    return {layer: (torch.cat(vals[layer]), torch.cat(where[layer]), width[layer]) for layer in layers}
 
 
 def _mean_correlation(a: torch.Tensor, b: torch.Tensor) -> float | None:
@@ -93,11 +107,9 @@ def feature_evolution(model: nn.Module, run_dir: str | os.PathLike, x: torch.Ten
     with Progress(total=len(kept), desc="epochs", unit="epoch", show=progress) as bar:
         for _, path in kept:
             load_epoch_features(net, path)
-            for layer in layers:
-                peaks[layer].append(_peaks(net, x, layer, batch_size))
-                if layer not in widths:
-                    with torch.no_grad():
-                        widths[layer] = conv_maps(net, x[:1], layer).shape[-1]
+            for layer, (v, where, width) in _peaks(net, x, layers, batch_size).items():
+                peaks[layer].append((v, where))
+                widths[layer] = width
             bar.update(1)
     epochs = [e for e, _ in kept]
     out = {"epochs": epochs, "probe_images": int(x.shape[0]), "settled_level": SETTLED, "layers": {},

@@ -78,7 +78,7 @@ def open_image_set(predictor: Predictor, inputs: Sequence[str], *, split: str = 
             sources = store.sources()[:n]
         except OSError:
             sources = [f"{store.root}/{split}#{i}" for i in range(n)]
-        return ImageSet(predictor, sources, load, f"{n} images of {store!r}")
+        return ImageSet(predictor, sources, load, f"{n} {split} images of {store.root.name}")
     paths = find_images(inputs)
     if limit is not None:
         paths = paths[:limit]

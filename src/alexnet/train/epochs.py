@@ -7,7 +7,7 @@
 With ``keep_epoch_weights=true`` the trainer calls :func:`save_epoch_features` at the end of every
 epoch (``epoch`` = epochs completed, so epoch-001 is the net after its first epoch). Only the
 ``features.*`` tensors are kept (the conv layers: 2.3 M parameters, 9 MB, for the demo's net; the
-fc layers, which evolution does not look at, would add 17-55 M). The file is safetensors with its
+fc layers, which evolution does not look at, would add 18-59 M). The file is safetensors with its
 epoch and architecture in the metadata.
 """
 
