@@ -30,16 +30,19 @@ FCS = {"fc6": (4096, 256), "fc7": (4096, 4096), "fc8": (CLASSES, 4096)}
 
 
 def bvlc_weights(seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Seeded random weights in Caffe's shapes; std 1/sqrt(fan-in) keeps the logits of order 1–10
-    on mean-subtracted 0–255 input."""
+    """Seeded random weights in Caffe's shapes, std 1/sqrt(fan-in) (conv1 a third of that, on ±100
+    pixels): conv1's outputs of order 10–100 make the LRN matter (α/n·Σa² about 1), so that k, α's
+    reading and per-tower vs across-tower windows each change the logits (by 2e-3 to 0.5 of the
+    largest, measured); fc8 is scaled so that the logits are of order 1–5."""
     rng = np.random.default_rng(seed)
     out = {}
     for name, (o, i, k, *_rest) in CONVS.items():
-        scale = (1.0 / (i * k * k)) ** 0.5 * (1 / 60 if name == "conv1" else 1.0)   # conv1 sees ±100 pixels
+        scale = (1.0 / (i * k * k)) ** 0.5 * (1 / 3 if name == "conv1" else 1.0)
         out[name] = ((rng.standard_normal((o, i, k, k)) * scale).astype(np.float32),
                      (rng.standard_normal(o) * 0.1).astype(np.float32))
     for name, (o, i) in FCS.items():
-        out[name] = ((rng.standard_normal((o, i)) * (2.0 / i) ** 0.5).astype(np.float32),
+        scale = (2.0 / i) ** 0.5 / (8 if name == "fc8" else 1)     # fc8 / 8: a softmax that is not one-hot
+        out[name] = ((rng.standard_normal((o, i)) * scale).astype(np.float32),
                      (rng.standard_normal(o) * 0.1).astype(np.float32))
     return out
 

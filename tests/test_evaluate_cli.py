@@ -116,7 +116,10 @@ def test_cli_json_matches_a_direct_computation_and_writes_the_files(store_dir, t
     for c in range(3):
         assert per_class[c]["class"] == CLASSES[c] and per_class[c]["images"] == 2
         assert per_class[c]["accuracy"] == direct[c, c] / 2
-    assert json.loads((out / "metrics.json").read_text())["top1_error"] == result["top1_error"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["top1_error"] == result["top1_error"]
+    # where the result came from: the one provenance record (alexnet.provenance)
+    assert metrics["provenance"]["device"] == "cpu" and set(metrics["provenance"]) >= {"commit", "dirty", "host"}
     events = [json.loads(line)["event"] for line in (out / "evaluate.jsonl").read_text().splitlines()]
     assert events[0] == "start" and events[-1] == "end"
 

@@ -82,6 +82,10 @@ class Config:
     lighting_std: float = _num(0.1, 0.0)          # σ of the PCA lighting coefficients α_i
     lighting_scale: Literal["cuda-convnet2", "stddev", "eigenvalue"] = "cuda-convnet2"
     max_steps_per_epoch: int = _num(0, 0)         # 0: a full pass; N: each epoch stops after N batches
+    holdout: int = _num(0, 0, help="N > 0: validate on N training images held out of training (by "
+                                   "holdout_seed); the data's val split is then the test set, evaluated once "
+                                   "at the end")
+    holdout_seed: int = _num(0, 0, help="seed of the choice of held-out images")
     seed: int = _num(0, 0, help="seed of the initial weights, data order, augmentation, dropout")
     workers: int = _num(2, 0, help="decoding threads")  # decoding threads
     device: str = "auto"                # "auto", "cpu", "cuda", "cuda:1", ...
@@ -92,6 +96,8 @@ class Config:
     eval_every: int = _num(1, 1)        # epochs between validations
     freeze: Literal["features"] | None = None      # fine-tuning: train fc6-fc8 only
     finetuned_from: str | None = None              # fine-tuning: the weights file the run started from
+    keep_epoch_weights: bool = False    # write RUN/epochs/epoch-NNN.safetensors (the conv layers) after
+    #                                     each epoch, for `alexnet explain evolution`
 
     def __post_init__(self):
         hints = _hints()

@@ -99,7 +99,8 @@ def run_demo(args: argparse.Namespace) -> int:
     from alexnet.config import parse_set
     from alexnet.demo import run_demo as demo
     report = demo(args.out, args.data, device=args.device, profile=args.profile, overrides=parse_set(args.set))
-    print(json.dumps({k: report[k] for k in ("test_accuracy", "test_accuracy_10_views", "arch", "optimizer", "device",
+    print(json.dumps({k: report[k] for k in ("validation_accuracy", "validation_accuracy_10_views", "test_accuracy",
+                                             "test_accuracy_10_views", "arch", "optimizer", "device",
                                              "profile", "input_size",
                                              "epochs", "steps", "seconds")}, indent=2))
     print(f"report: {Path(args.out) / 'report.json'}  curves: {Path(args.out) / 'curves.png'}")

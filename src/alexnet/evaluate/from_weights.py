@@ -25,6 +25,7 @@ from ..device import resolve_device, resolve_precision
 from ..jsonl import JsonlWriter
 from ..models import load
 from ..progress import Progress
+from ..provenance import provenance
 from ..weights import WEIGHTS_NAME, read_weights, resolve_weights_path
 from .metrics import RunningErrors, confusion_matrix, per_class_accuracy
 from .outputs import LOG_NAME, paper_comparison, write_outputs
@@ -121,6 +122,7 @@ def evaluate_weights(weights: Sequence[str | os.PathLike], data: str | os.PathLi
     result.update(_class_summary(acc, list(store.class_names)))
     result["paper"] = paper_comparison(result)
     if out is not None:
+        result["provenance"] = provenance(dev)
         result = write_outputs(out, result, confusion, acc, list(store.class_names))
     log.write("end", **{k: v for k, v in result.items() if k not in ("paper", "files")})
     log.close()

@@ -20,24 +20,27 @@ from .lrn import LRN_ALPHA_CONVENTIONS, AlphaConvention, CeilPad2d, LocalRespons
 
 Pooling = Literal["overlapping", "non-overlapping"]
 Activation = Literal["relu", "tanh"]
-Init = Literal["cuda-convnet", "paper", "caffe"]
+Init = Literal["cuda-convnet", "paper", "caffe", "zero-bias"]
 POOLINGS, ACTIVATIONS, INITS = get_args(Pooling), get_args(Activation), get_args(Init)
 
 # Standard deviation of the N(0, σ) weights and the constant bias of each layer, per init.
 # "paper": section 5 as printed. "cuda-convnet": Krizhevsky's released two-GPU configuration
 # (cuda-convnet2, layers/layers-imagenet-2gpu-model.cfg: initW 0.03 for conv3-conv5, the paper's
-# biases). "caffe": bvlc_alexnet's train_val.prototxt.
+# biases). "caffe": bvlc_alexnet's train_val.prototxt. "zero-bias": cuda-convnet's weights, every
+# bias 0 (for tanh units: the biases of 1 exist to keep ReLUs in their positive range; Figure 1).
 _LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
 _BIAS_ONE = ("conv2", "conv4", "conv5", "fc6", "fc7")
 INIT_STD = {
     "paper": dict.fromkeys(_LAYERS, 0.01),
     "cuda-convnet": {**dict.fromkeys(_LAYERS, 0.01), "conv3": 0.03, "conv4": 0.03, "conv5": 0.03},
     "caffe": {**dict.fromkeys(_LAYERS, 0.01), "fc6": 0.005, "fc7": 0.005},
+    "zero-bias": {**dict.fromkeys(_LAYERS, 0.01), "conv3": 0.03, "conv4": 0.03, "conv5": 0.03},
 }
 INIT_BIAS = {
     "paper": {name: 1.0 if name in _BIAS_ONE else 0.0 for name in _LAYERS},
     "cuda-convnet": {name: 1.0 if name in _BIAS_ONE else 0.0 for name in _LAYERS},
     "caffe": {name: 0.1 if name in _BIAS_ONE else 0.0 for name in _LAYERS},
+    "zero-bias": dict.fromkeys(_LAYERS, 0.0),
 }
 
 # Kernels per conv layer for the two-tower net (both towers together) and for the paper's
@@ -83,7 +86,9 @@ class AlexNet2012(FixedInputHooks, nn.Module):
         init: "cuda-convnet" (Krizhevsky's released values: N(0, 0.03) in conv3-conv5, N(0, 0.01)
             elsewhere, biases as the paper), "paper" (as printed: all weights N(0, 0.01); biases 1
             in conv2, conv4, conv5, fc6, fc7, 0 elsewhere) or "caffe" (bvlc_alexnet: biases 0.1
-            there, fc6/fc7 weights N(0, 0.005)). docs/SPEC.md says why the default is not "paper".
+            there, fc6/fc7 weights N(0, 0.005)) or "zero-bias" (cuda-convnet's weights, every bias 0:
+            the tanh net of `alexnet experiment figure1`). docs/SPEC.md says why the default is not
+            "paper".
         input_size: side of the square crops the net is built for; sets fc6's width.
             224 and 227 both give 6×6×256 pool5 maps (9216 inputs to fc6).
     """

@@ -47,6 +47,7 @@ from ..models import create
 from ..recipes import chance_level_advice
 from ..weights import WEIGHTS_NAME, save_weights
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from .epochs import save_epoch_features
 from .distributed import DistContext, all_reduce_sum, broadcast_floats
 from .log import RunLogger
 from .optim import build_optimizer
@@ -103,6 +104,12 @@ def at_chance_level(train_loss: float, num_classes: int) -> bool:
     """True when ``train_loss`` is the loss of a uniform guess, ln(num_classes), within 3%."""
     chance = math.log(num_classes)
     return num_classes > 1 and abs(train_loss - chance) <= 0.03 * chance
+
+
+def sums_dtype(device: torch.device) -> torch.dtype:
+    """The epoch's running sums (loss, hits, images) in float64, kept on the device (no sync per
+    step); float32 on Apple's MPS, which has no float64 (exact counts up to 2²⁴ images an epoch)."""
+    return torch.float32 if device.type == "mps" else torch.float64
 
 
 class Trainer:
@@ -234,9 +241,10 @@ class Trainer:
         loader = self.data.train_loader
         loader.set_epoch(self.epoch, start_batch=self.batch)
         self.model.train()
-        sums = torch.tensor(self.epoch_sums, dtype=torch.float64, device=self.device)
-        interval_loss = torch.zeros((), dtype=torch.float64, device=self.device)
-        interval_hits = torch.zeros((), dtype=torch.float64, device=self.device)   # top-1 hits (this rank)
+        acc = sums_dtype(self.device)
+        sums = torch.tensor(self.epoch_sums, dtype=acc, device=self.device)
+        interval_loss = torch.zeros((), dtype=acc, device=self.device)
+        interval_hits = torch.zeros((), dtype=acc, device=self.device)   # top-1 hits (this rank)
         interval_steps, interval_images, t_interval, t_epoch = 0, 0, time.perf_counter(), time.perf_counter()
         for images, labels in (loader if self.batch < per_epoch else ()):
             images = images.to(self.device, non_blocking=True)
@@ -249,11 +257,11 @@ class Trainer:
                                 channels_last=self.channels_last)
             self.last_step_lr = self.optimizer.param_groups[0]["lr"]   # the rate this step ran at
             self.schedule.step_end()
-            sums += torch.stack([result.loss.double() * result.count, result.correct1.double(),
-                                 result.correct5.double(), torch.tensor(float(result.count), device=self.device,
-                                                                        dtype=torch.float64)])
-            interval_loss += result.loss.double()
-            interval_hits += result.correct1.double()
+            sums += torch.stack([result.loss.to(acc) * result.count, result.correct1.to(acc),
+                                 result.correct5.to(acc), torch.tensor(float(result.count), device=self.device,
+                                                                        dtype=acc)])
+            interval_loss += result.loss.to(acc)
+            interval_hits += result.correct1.to(acc)
             interval_steps += 1
             interval_images += result.count
             self.step += 1
@@ -265,11 +273,11 @@ class Trainer:
             # at interval boundaries (one small all-reduce), so none waits forever on the others.
             check_now = self.step % cfg.log_interval == 0 or self.batch >= per_epoch
             if (self.stop_reason and not ctx.distributed) or check_now:
-                flags = torch.stack([interval_loss, torch.tensor(float(interval_steps), dtype=torch.float64,
+                flags = torch.stack([interval_loss, torch.tensor(float(interval_steps), dtype=acc,
                                                                  device=self.device),
-                                     torch.tensor(1.0 if self.stop_reason else 0.0, dtype=torch.float64,
+                                     torch.tensor(1.0 if self.stop_reason else 0.0, dtype=acc,
                                                   device=self.device),
-                                     interval_hits, torch.tensor(float(interval_images), dtype=torch.float64,
+                                     interval_hits, torch.tensor(float(interval_images), dtype=acc,
                                                                  device=self.device)])
                 flags = all_reduce_sum(ctx, flags).tolist()
                 mean_loss = flags[0] / max(flags[1], 1.0)
@@ -307,7 +315,8 @@ class Trainer:
 
     def _end_epoch(self, seconds: float) -> None:
         ctx, cfg = self.ctx, self.cfg
-        sums = all_reduce_sum(ctx, torch.tensor(self.epoch_sums, dtype=torch.float64, device=self.device)).tolist()
+        sums = all_reduce_sum(ctx, torch.tensor(self.epoch_sums, dtype=sums_dtype(self.device),
+                                                device=self.device)).tolist()
         n = max(sums[3], 1.0)
         record: dict[str, Any] = {"epoch": self.epoch, "step": self.step, "train_loss": sums[0] / n,
                                   "train_top1_error": 1.0 - sums[1] / n, "train_top5_error": 1.0 - sums[2] / n,
@@ -344,6 +353,8 @@ class Trainer:
         self.batch = 0
         self.epoch_sums = [0.0, 0.0, 0.0, 0.0]
         self.save_checkpoint()
+        if cfg.keep_epoch_weights and ctx.is_main:
+            save_epoch_features(self.run_dir, self.model, self.epoch)   # epoch-001 = after the first epoch
         if stalled:
             self.logger.event("stalled", step=self.step, epoch=self.epoch - 1, message=stalled)
             raise TrainingStalled(f"stopped after epoch 1: {stalled}")

@@ -10,6 +10,7 @@ Under ``torchrun`` every process calls this; rank 0 writes the run directory.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,9 +18,11 @@ from torch import nn
 
 from ..atomic import atomic_write_text
 from ..config import Config, model_parameters
+from ..jsonl import JsonlWriter
 from .checkpoint import CHECKPOINT_NAME
 from .data import TrainData, build_data
 from .distributed import setup_distributed, teardown_distributed
+from .log import LOG_NAME
 from .loop import Trainer
 from .schedule import check_schedule
 
@@ -73,6 +76,31 @@ def run_training(cfg: Config | None, run_dir: str | Path, *, resume: bool = Fals
         if ctx.is_main:
             atomic_write_text(run_dir / CONFIG_NAME, json.dumps(cfg.to_dict(), indent=2) + "\n")
         trainer = Trainer(cfg, run_dir, data, model=model, ctx=ctx, resume=resume, on_step=on_step)
-        return trainer.fit()
+        summary = trainer.fit()
+        if summary["status"] == "done" and data.test_store is not None and ctx.is_main:
+            summary["test"] = test_once(trainer, data)
+        return summary
     finally:
         teardown_distributed(ctx)
+
+
+def test_once(trainer: Trainer, data: TrainData) -> dict[str, Any]:
+    """A run with ``holdout``: the final weights on the test set (the data's val split), once, at
+    the end; logged as the ``test`` event. Nothing during training has looked at these images."""
+    import time
+
+    from ..data.loader import StoreLoader
+    from ..evaluate.run import evaluate_model
+    started = time.perf_counter()
+    loader = StoreLoader(data.test_store, data.per_rank_batch, shuffle=False, drop_last=False,
+                         workers=trainer.cfg.workers, device="cpu" if trainer.device.type != "cuda" else trainer.device,
+                         in_memory=data.test_store.image_size < 64)
+    m = evaluate_model(trainer.model, loader, data.view_fn, device=trainer.device, precision=trainer.precision,
+                       progress=False)
+    record = {"step": trainer.step, "test_top1_error": m["top1_error"], "test_top5_error": m["top5_error"],
+              "test_loss": m["loss"], "test_images": m["num_images"], "test_seconds": time.perf_counter() - started}
+    with JsonlWriter(trainer.run_dir / LOG_NAME) as log:
+        log.write("test", **record)
+    print(f"test (once, at the end): top-1/top-5 error {m['top1_error']:.4f}/{m['top5_error']:.4f} on "
+          f"{m['num_images']} images", file=sys.stderr, flush=True)
+    return record

@@ -131,9 +131,10 @@ class Predictor:
         path; use :meth:`predict_paths` to skip and report those instead.
         """
         probs = self.probabilities(images, views)
-        return [self._top(p, topk) for p in probs]
+        return [self.top(p, topk) for p in probs]
 
-    def _top(self, probs: torch.Tensor, topk: int) -> list[tuple[str, float]]:
+    def top(self, probs: torch.Tensor, topk: int) -> list[tuple[str, float]]:
+        """One softmax row (num_classes,) → its top-``topk`` (class name, probability), best first."""
         if topk < 1:
             raise ValueError(f"topk must be at least 1, got {topk}")
         values, indices = probs.topk(min(topk, probs.numel()))
@@ -152,7 +153,7 @@ class Predictor:
             if opened:
                 probs = self.probabilities([im for _, im in opened], views)
                 for (path, _), p in zip(opened, probs):
-                    yield Prediction(path, topk=self._top(p, topk))
+                    yield Prediction(path, topk=self.top(p, topk))
 
     # -- features ---------------------------------------------------------------------------------
     def features(self, images: ImageLike | Sequence[ImageLike] | torch.Tensor,

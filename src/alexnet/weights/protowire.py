@@ -48,11 +48,11 @@ class Truncated(WireError):
         return err
 
 
-def read_varint(buf: memoryview, pos: int) -> tuple[int, int]:
+def read_varint(buf: memoryview, pos: int, offset: int = 0) -> tuple[int, int]:
     result = shift = 0
     while True:
         if pos >= len(buf):
-            raise Truncated(f"the bytes end inside a varint at byte {pos}")
+            raise Truncated(f"the bytes end inside a varint at byte {offset + pos}")
         b = buf[pos]
         pos += 1
         result |= (b & 0x7F) << shift
@@ -60,36 +60,39 @@ def read_varint(buf: memoryview, pos: int) -> tuple[int, int]:
             return result, pos
         shift += 7
         if shift > 63:
-            raise WireError(f"a varint longer than 10 bytes at byte {pos}")
+            raise WireError(f"a varint longer than 10 bytes at byte {offset + pos}")
 
 
 _FIXED = {1: 8, 5: 4}
 
 
-def fields(buf: memoryview, offset: int = 0) -> Iterator[tuple[int, int, Any, int]]:
-    """(field number, wire type, value, byte offset) of each field; value: an int (varint), or a
-    memoryview (fixed32/64, length-delimited). ``offset`` only shifts the offsets in messages."""
+def fields(buf: memoryview, offset: int = 0) -> Iterator[tuple[int, int, Any, int, int]]:
+    """(field number, wire type, value, the field's byte offset, its value's byte offset) of each
+    field; value: an int (varint), or a memoryview (fixed32/64, length-delimited). ``offset`` is
+    ``buf``'s own offset in the file, so that messages name absolute bytes."""
     pos, end = 0, len(buf)
     while pos < end:
         start = pos
-        key, pos = read_varint(buf, pos)
+        key, pos = read_varint(buf, pos, offset)
         number, wire = key >> 3, key & 7
         if number == 0:
             raise WireError(f"field number 0 at byte {offset + start}: not protobuf")
         if wire == 0:
-            value, pos = read_varint(buf, pos)
+            value_at = offset + pos
+            value, pos = read_varint(buf, pos, offset)
         elif wire in _FIXED or wire == 2:
             n = _FIXED[wire] if wire in _FIXED else None
             if n is None:
-                n, pos = read_varint(buf, pos)
+                n, pos = read_varint(buf, pos, offset)
             if pos + n > end:
                 raise _truncated(number, offset + start, n, buf[pos:end])
             value = buf[pos:pos + n]
+            value_at = offset + pos
             pos += n
         else:
             raise WireError(f"wire type {wire} (field {number}) at byte {offset + start}: not protobuf "
                             f"(or the long-deprecated groups)")
-        yield number, wire, value, offset + start
+        yield number, wire, value, offset + start, value_at
 
 
 def _truncated(number: int, at: int, need: int, partial: memoryview) -> Truncated:
@@ -128,7 +131,7 @@ def decode(buf: bytes | memoryview, schema: Schema, offset: int = 0) -> Message:
     dicts; packed float runs numpy arrays (views of ``buf``: keep it alive)."""
     buf = memoryview(buf)
     out: Message = {}
-    for number, wire, value, at in fields(buf, offset):
+    for number, wire, value, _, value_at in fields(buf, offset):
         if number not in schema:
             continue
         name, kind = schema[number]
@@ -136,7 +139,7 @@ def decode(buf: bytes | memoryview, schema: Schema, offset: int = 0) -> Message:
             if wire != 2:
                 raise WireError(f"wire type {wire} where the schema has a message", name)
             try:
-                vals = [decode(value, kind, at)]
+                vals = [decode(value, kind, value_at)]
             except WireError as e:
                 raise e.inside(name) from None
         else:

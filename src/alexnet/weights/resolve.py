@@ -10,8 +10,9 @@ Every command that takes weights accepts
   torch.hub's cache, ``$TORCH_HOME/hub/checkpoints/`` (``TORCH_HOME`` defaults to
   ``$XDG_CACHE_HOME/torch``, then ``~/.cache/torch``).
 
-:func:`cached_asset` is the one place a tag becomes a local file. Nothing is downloaded here: a
-missing file is an error that says where it was looked for and how to get it.
+:func:`cached_asset` is the one place a tag becomes a local file: a missing file is downloaded into
+torch.hub's cache on first use and checked (:mod:`alexnet.download`); ``--offline`` /
+``ALEXNET_OFFLINE=1`` makes it an error that says where it was looked for and how to get it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..download import ensure_asset
 from .format import CHECKPOINT_NAME, WEIGHTS_NAME
 
 TORCHVISION_TAG = "torchvision:IMAGENET1K_V1"
@@ -76,14 +78,11 @@ def named_asset(tag: str) -> NamedAsset:
 
 def cached_asset(tag: str) -> Path:
     """The local file of a named asset (``torchvision:IMAGENET1K_V1``, ``caffe:bvlc_alexnet``) in
-    torch.hub's cache; a missing file is a FileNotFoundError saying where it looked and how to get it."""
-    asset = named_asset(tag)
-    path = hub_checkpoints_dir() / asset.file
-    if not path.is_file():
-        raise FileNotFoundError(f"{tag}: {asset.what} are not in torch.hub's cache (looked for {path}; TORCH_HOME "
-                                f"moves it). {asset.how_to_get} — or copy {asset.file} to that path, or pass the "
-                                f"file's own path")
-    return path
+    torch.hub's cache; a missing file is downloaded there (:func:`alexnet.download.ensure_asset`: the URL
+    and checksum of :data:`alexnet.download.registry`), or, offline, a FileNotFoundError saying where it
+    looked and how to get it."""
+    named_asset(tag)                  # an unknown tag names the known ones
+    return ensure_asset(tag)          # downloaded and checked on first use (alexnet.download), unless offline
 
 
 def is_tag(spec: str | os.PathLike) -> bool:

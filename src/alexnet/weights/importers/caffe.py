@@ -84,7 +84,7 @@ def looks_like_caffe(head: bytes) -> bool:
 def _peek_name(partial: memoryview, field: int) -> str | None:
     """The name of a layer from whatever part of it there is (a truncated file)."""
     try:
-        for number, wire, value, _ in fields(partial):
+        for number, wire, value, *_ in fields(partial):
             if wire == 2 and ((field == 100 and number == 1) or (field == 2 and number == 4)):
                 return bytes(value).decode("utf-8", "replace")
             if field == 2 and number == 1 and wire == 2:
@@ -115,23 +115,23 @@ def read_net(path: Path, data: bytes) -> tuple[list[dict], str]:
     is not a NetParameter, is cut short, or has a damaged layer."""
     buf, layers, layouts = memoryview(data), [], set()
     try:
-        for number, wire, value, at in fields(buf):
+        for number, wire, value, at, value_at in fields(buf):
             if number not in NET_FIELDS:
                 continue
             what, schema = NET_FIELDS[number]
             if wire != 2:
                 raise WireError(f"field {number} ({what}) at byte {at} has wire type {wire}, not a message")
             try:
-                layers.append(_layer(decode(value, schema, at), number))
+                layers.append(_layer(decode(value, schema, value_at), number))
             except WireError as e:
                 name = _peek_name(value, number)
                 raise ValueError(f"{path}: layer #{len(layers) + 1} ({name or 'unnamed'}) is damaged: "
                                  f"{e.inside(what)}") from None
             layouts.add(layers[-1]["layout"])
     except Truncated as e:
-        where = (f"inside layer #{len(layers) + 1} ({_peek_name(e.partial, e.number) or 'its name is cut off'}); "
-                 if e.number in NET_FIELDS else "")
-        raise ValueError(f"{path} is truncated ({len(data):,} bytes): it ends {where}{e}. Download or copy it again "
+        where = (f"it ends inside layer #{len(layers) + 1} ({_peek_name(e.partial, e.number) or 'its name is cut off'}"
+                 f"); " if e.number in NET_FIELDS else "")
+        raise ValueError(f"{path} is truncated ({len(data):,} bytes): {where}{e}. Download or copy it again "
                          f"({CAFFE_FILE} is 233 MB, sha1 {PUBLISHED_SHA1})") from None
     except WireError as e:
         raise ValueError(f"{path} is not a Caffe model (a NetParameter protobuf): {e}; the file is "
