@@ -87,7 +87,7 @@ def build(setting: str, arch: str, batch: int, precision: str, memory_format: st
             "compile": compiled, "batch_size": batch, "workers": 0, "device": str(device), "arch": arch}
     if setting == "demo":
         data_dir = write_fashion_idx(work / "fm", n_train=batch, n_test=batch)
-        cfg = demo_config(str(data_dir), "cpu", str(device), over)
+        cfg = demo_config(str(data_dir), "cpu", str(device), {**over, "holdout": 0})   # no validation split: steps only
         data = build_data(cfg)
         cfg = complete_model_args(cfg, data)
         images, labels = next(iter(data.train_loader))
