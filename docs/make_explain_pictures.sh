@@ -22,5 +22,5 @@ alexnet explain evolution "$RUN" "$P" --layers conv1,conv2,conv5 --maps 0,1 --pn
 alexnet explain evolution "$RUN" fashion-mnist --split val --limit 1000 --layers conv1,conv2,conv3,conv4,conv5 --maps 0 --json "$J/evolution-fashion-mnist.json"
 alexnet explain towers "$W" --png "$I/explain-towers.png" --json "$J/towers.json"
 alexnet explain saliency "$W" "$P" --png "$I/explain-saliency.png" --json "$J/saliency.json"
-python benchmarks/occlusion_on_object.py "$W" --images 100 --out "$J/occlusion-on-object.json"
-python benchmarks/towers_random_init.py --out "$J/towers-random-init.json"
+python studies/occlusion_on_object.py "$W" --images 100 --out "$J/occlusion-on-object.json"
+python studies/towers_random_init.py --out "$J/towers-random-init.json"

@@ -1,4 +1,4 @@
-"""benchmarks/warmup_study.py: the recipe's warm-up against none, validated on held-out images."""
+"""studies/warmup_study.py: the recipe's warm-up against none, validated on held-out images."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 
 from train_fixtures import write_fashion_idx
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "warmup_study.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "studies" / "warmup_study.py"
 
 
 def run_study(args: list[str], cache: Path) -> str:
-    """The script in a subprocess, as a user runs it (tests do not import the benchmarks)."""
+    """The script in a subprocess, as a user runs it (tests do not import the study scripts)."""
     proc = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=600,
                           env={**os.environ, "ALEXNET_CACHE": str(cache)})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

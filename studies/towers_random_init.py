@@ -1,7 +1,7 @@
 """The towers measure (alexnet explain towers) on freshly initialised nets: the baseline a trained
 net's towers are compared with (docs/REPRODUCTION.md §7).
 
-    python benchmarks/towers_random_init.py --out OUT.json [--seeds 3]
+    python studies/towers_random_init.py --out OUT.json [--seeds 3]
 
 alexnet2012 (two towers, 3 channels, Krizhevsky's released init) and alexnet_owt (one tower,
 PyTorch's default init), each seed drawn with torch.manual_seed(seed).

@@ -1,7 +1,7 @@
 """The warm-up study: the paper recipe with and without its 100-step warm-up (docs/REPRODUCTION.md §1).
 
-    python benchmarks/warmup_study.py --seeds 4 --out benchmarks/results/warmup-study-2026-12-05.json
-    python benchmarks/warmup_study.py --seeds 1 --epochs 1 --steps 2 --batch-size 16 --holdout 16 --data FM --out x.json
+    python studies/warmup_study.py --seeds 4 --out benchmarks/results/warmup-study-2026-12-05.json
+    python studies/warmup_study.py --seeds 1 --epochs 1 --steps 2 --batch-size 16 --holdout 16 --data FM --out x.json
 
 Each (warm-up, seed) is one `alexnet train` run of the paper recipe on Fashion-MNIST at 64 px, 3 epochs
 of 150 steps (the README's command), with 5,000 training images held out as the validation split: every

@@ -1,7 +1,7 @@
 """Zeiler & Fergus's occlusion claim (their section 4.2, Fig. 7), measured on Fashion-MNIST: does the
 grey square hurt the true class most where it covers the object rather than the background?
 
-    python benchmarks/occlusion_on_object.py runs/explain-demo/model.safetensors --images 100 --out OUT.json
+    python studies/occlusion_on_object.py runs/explain-demo/model.safetensors --images 100 --out OUT.json
 
 For each of the first N test images (the prepared store's val split, the net's own preprocessing):
 :func:`alexnet.explain.occlusion_maps` with the true class as target (square 9 px, stride 9 at 64 px).
