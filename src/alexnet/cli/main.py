@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .args import expand_user_paths
+    expand_user_paths(args)   # `--out=~/x`: the shell leaves that ~ alone
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
