@@ -38,3 +38,57 @@ def test_tilde_out_creates_no_literal_tilde_folder(tmp_path, monkeypatch, capsys
     assert cli(["train", "--data=~/missing", "--out=~/runs/x"]) == 2
     err = capsys.readouterr().err
     assert str(home / "missing") in err and not (tmp_path / "~").exists()
+
+
+@pytest.fixture()
+def small_net(tmp_path):
+    from test_use_predict import small_weights
+    return small_weights(tmp_path / "w" / "model.safetensors")
+
+
+@pytest.mark.parametrize("name", ["tpu", "cuda:x", "meta"])
+def test_unknown_device_is_one_line(name, tmp_path, small_net, capsys, monkeypatch):
+    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
+    from train_fixtures import write_fashion_idx
+    fm = write_fashion_idx(tmp_path / "fm")
+    photo = "tests/photos/coffee.jpg"
+    for argv in (["train", "--data", str(fm), "--device", name, "--out", str(tmp_path / "r")],
+                 ["predict", str(small_net), photo, "--device", name],
+                 ["evaluate", str(small_net), "--data", str(fm), "--device", name]):
+        assert cli(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and f"device {name!r}" in err and "--device cpu" in err, err
+
+
+def test_prepare_a_single_photo_is_one_line(tmp_path, capsys):
+    assert cli(["prepare", "tests/photos/coffee.jpg", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "coffee.jpg" in err and "not a tar" in err and "alexnet predict" in err
+
+
+def hold_lock(directory):
+    """Another process holding ``directory``'s lock (as a running command would); kill it after."""
+    import subprocess
+    import sys
+    code = ("import sys, time; from alexnet.lock import exclusive\n"
+            "with exclusive(sys.argv[1], 'test'):\n    print('held', flush=True); time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(directory)], stdout=subprocess.PIPE, text=True,
+                            env={**__import__("os").environ, "PYTHONPATH": "src"})
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_two_prepares_into_one_out_name_the_other_process(tmp_path, capsys):
+    from data_fixtures import jpeg_bytes, picture
+    for c in ("a", "b"):
+        (tmp_path / "src" / c).mkdir(parents=True)
+        (tmp_path / "src" / c / "0.jpg").write_bytes(jpeg_bytes(picture(40, 30, 0)))
+    other = hold_lock(tmp_path / "out")
+    try:
+        assert cli(["prepare", str(tmp_path / "src"), str(tmp_path / "out")]) == 2
+    finally:
+        other.kill()
+        other.wait()
+    err = capsys.readouterr().err
+    assert f"pid {other.pid}" in err and ".tmp" not in err and "Traceback" not in err
+    assert cli(["prepare", str(tmp_path / "src"), str(tmp_path / "out")]) == 0   # the lock dies with its holder

@@ -10,12 +10,23 @@ def resolve_device(name: str | torch.device | None = "auto", local_rank: int = 0
     without an index → ``cuda:LOCAL_RANK``. Asking for CUDA without a GPU is a clear error."""
     if name is None or str(name) == "auto":
         return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    mps = getattr(torch.backends, "mps", None)
+    if device is None or device.type not in ("cpu", "cuda", "mps") or (
+            device.type == "mps" and not (mps is not None and mps.is_available())):
+        raise ValueError(f"device {str(name)!r} is not one this machine can train or run on; use --device cpu, "
+                         f"cuda, cuda:N or auto")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device {str(name)!r} requested but no CUDA GPU is available; use --device cpu")
         if device.index is None:
             device = torch.device(f"cuda:{local_rank}")
+        if device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {str(name)!r} requested but this machine has {torch.cuda.device_count()} "
+                             f"CUDA GPU(s) (cuda:0 ...); use --device cuda or auto")
     return device
 
 

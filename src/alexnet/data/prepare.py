@@ -27,6 +27,7 @@ import numpy as np
 
 from ..atomic import atomic_path, atomic_write_text
 from ..jsonl import JsonlWriter
+from ..lock import exclusive
 from .format import (FORMAT, array_to_json, json_to_array, read_json, shard_bin, shard_index)
 from .process import JPEG_QUALITY, Skip, outer_sum, process_jpeg, process_raw, read_item, release_readers
 from .sources import Item, SplitSource, discover
@@ -212,7 +213,13 @@ def prepare(src, out, *, split: str = "all", size: int = 256, workers: int | Non
     if not found:
         raise FileNotFoundError(f"nothing to prepare for split {split!r} in {src} (expected an ImageFolder "
                                 f"tree, an ILSVRC-2012 root, Fashion-MNIST idx files, or Hugging Face parquet shards)")
-    out.mkdir(parents=True, exist_ok=True)
+    with exclusive(out, "alexnet prepare", "Wait for it (a rerun afterwards resumes and finds the work done) or "
+                                          "choose another OUT."):
+        return _prepare_locked(src, out, found, workers, size, quality, chunk_size, progress, strict)
+
+
+def _prepare_locked(src: Path, out: Path, found: dict, workers, size: int, quality: int, chunk_size: int,
+                    progress: bool, strict: bool) -> dict:
     log = JsonlWriter(out / "prepare.log.jsonl")
     wnids, names = _class_list(out, found)
     for wnid, name in (ilsvrc2012_names(wnids) or {}).items():  # a source's own names come first
