@@ -9,7 +9,9 @@ Under ``torchrun`` every process calls this; rank 0 writes the run directory.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,6 +19,7 @@ from torch import nn
 
 from ..atomic import atomic_write_text
 from ..config import Config, model_parameters
+from ..lock import exclusive
 from .checkpoint import CHECKPOINT_NAME
 from .data import TrainData, build_data
 from .distributed import setup_distributed, teardown_distributed
@@ -57,6 +60,23 @@ def run_training(cfg: Config | None, run_dir: str | Path, *, resume: bool = Fals
     ``epochs``). ``model``: a prepared net (fine-tuning); built from the config when None.
     Returns :meth:`Trainer.fit`'s summary."""
     run_dir = Path(run_dir)
+    if resume:
+        read_run_config(run_dir)   # a wrong --resume path is reported before anything is created there
+    with _run_lock(run_dir):
+        return _run_training(cfg, run_dir, resume, overrides, model, on_step)
+
+
+def _run_lock(run_dir: Path):
+    """Rank 0 (or a plain process) holds ``RUN_DIR/.lock`` for the whole run: a second training into
+    the same directory is refused at once, naming the first (it would overwrite its files)."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return contextlib.nullcontext()
+    return exclusive(run_dir, "training", f"Wait for it, stop it (Ctrl-C saves a checkpoint; then "
+                                          f"--resume {run_dir}), or choose another --out.")
+
+
+def _run_training(cfg: Config | None, run_dir: Path, resume: bool, overrides: dict[str, Any] | None,
+                  model: nn.Module | None, on_step: Callable | None) -> dict[str, Any]:
     if resume:
         cfg = read_run_config(run_dir).updated(overrides)
     elif cfg is None:
