@@ -104,11 +104,16 @@ def at_chance_level(train_loss: float, num_classes: int) -> bool:
     return num_classes > 1 and abs(train_loss - chance) <= 0.03 * chance
 
 
-def chance_level_message(cfg: Config, train_loss: float, num_classes: int) -> tuple[str, bool]:
+def chance_level_message(cfg: Config, train_loss: float, num_classes: int,
+                         step_lr: float | None = None) -> tuple[str, bool]:
     """What to tell the user when the loss after the first epoch is at chance level, and whether
-    to stop: alexnet2012 with the printed init is known to stay there (docs/REPRODUCTION.md)."""
+    to stop: alexnet2012 with the printed init is known to stay there (docs/REPRODUCTION.md).
+    ``step_lr``: the rate of the epoch's last step (lower than ``cfg.lr`` during a warm-up)."""
     head = (f"the training loss after the first epoch is {train_loss:.4f}, at chance level "
             f"(ln {num_classes} = {math.log(num_classes):.4f}): the net is not learning")
+    if step_lr is not None and step_lr < cfg.lr * (1 - 1e-6):
+        head += (f" (its last step ran at lr {step_lr:g}, still in the warm-up of {cfg.warmup_steps} steps to "
+                 f"lr {cfg.lr:g}: a longer first epoch may get there)")
     init = cfg.model.get("init", "cuda-convnet")
     if cfg.arch == "alexnet2012" and init == "paper":
         return (f"{head}. With the paper's printed init (N(0, 0.01) everywhere, biases 1) the bias path drowns "
@@ -332,9 +337,10 @@ class Trainer:
         last = (f"the last good checkpoint is {ckpt} (kept unchanged); resume from it with "
                 f"`alexnet train --resume {self.run_dir} --lr SMALLER`" if ckpt.exists()
                 else "no checkpoint was written yet (it diverged in the first epoch)")
+        lr = self.optimizer.param_groups[0]["lr"]   # the last step's rate (warm-up, linear decay), not the recipe's
         msg = (f"the training loss became {value} at step {self.step} (epoch {self.epoch + 1}) with lr "
-               f"{self.schedule.lr:g}; stopping. {last}. A smaller learning rate usually helps.")
-        self.logger.event("nan", step=self.step, epoch=self.epoch, loss=value, lr=self.schedule.lr)
+               f"{lr:g}; stopping. {last}. A smaller learning rate usually helps.")
+        self.logger.event("nan", step=self.step, epoch=self.epoch, loss=value, lr=lr)
         raise TrainingDiverged(msg)
 
     def _end_epoch(self, seconds: float) -> None:
@@ -366,7 +372,8 @@ class Trainer:
         # The loss at the end of the epoch, not its mean: the first steps' transient is no sign.
         if self.epoch == 0 and self.last_interval_loss is not None \
                 and at_chance_level(self.last_interval_loss, self.data.num_classes):
-            text, stop = chance_level_message(cfg, self.last_interval_loss, self.data.num_classes)
+            text, stop = chance_level_message(cfg, self.last_interval_loss, self.data.num_classes,
+                                              step_lr=self.optimizer.param_groups[0]["lr"])
             self.logger.warning(text, step=self.step, epoch=self.epoch)
             stalled = text if stop and self.epoch + 1 < cfg.epochs else None
         if self.schedule.epoch_end(self.epoch, val):

@@ -78,7 +78,8 @@ def _run_lock(run_dir: Path):
 def _run_training(cfg: Config | None, run_dir: Path, resume: bool, overrides: dict[str, Any] | None,
                   model: nn.Module | None, on_step: Callable | None) -> dict[str, Any]:
     if resume:
-        cfg = read_run_config(run_dir).updated(overrides)
+        before = read_run_config(run_dir)
+        cfg = before.updated(overrides)
     elif cfg is None:
         raise ValueError("run_training needs a config unless resume=True")
     elif (run_dir / CHECKPOINT_NAME).exists():
@@ -93,6 +94,8 @@ def _run_training(cfg: Config | None, run_dir: Path, resume: bool, overrides: di
         if ctx.is_main:
             atomic_write_text(run_dir / CONFIG_NAME, json.dumps(cfg.to_dict(), indent=2) + "\n")
         trainer = Trainer(cfg, run_dir, data, model=model, ctx=ctx, resume=resume, on_step=on_step)
+        if resume and cfg.lr != before.lr:   # --resume RUN --lr X: the checkpoint's schedule gives way to X
+            trainer.schedule.rebase(cfg.lr, before.lr)
         return trainer.fit()
     finally:
         teardown_distributed(ctx)

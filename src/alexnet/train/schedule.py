@@ -83,6 +83,14 @@ class Schedule:
             lr = self.base_lr * max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
         return lr * warmup_factor(step, warmup_steps)
 
+    def rebase(self, lr: float, previous_lr: float) -> None:
+        """A new rate chosen on resume (``--resume RUN --lr X``; ``previous_lr``: the run's lr until
+        now): X from the next step on, with the drops still to come relative to it (step, plateau);
+        ``linear`` runs its line down from X."""
+        ratio = self.lr / previous_lr if previous_lr else 1.0    # the drops so far (step)
+        self.lr = float(lr)
+        self.base_lr = float(lr) / ratio if self.kind == "step" and ratio else float(lr)
+
     def state_dict(self) -> dict[str, Any]:
         return {"lr": self.lr, "best": self.best, "last_improvement": self.last_improvement, "drops": self.drops,
                 "drop_epochs": list(self.drop_epochs)}
