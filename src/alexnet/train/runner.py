@@ -45,6 +45,11 @@ def read_run_config(run_dir: str | Path) -> Config:
     return Config.from_dict(data, where=str(path))
 
 
+def can_resume(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` holds a run to continue (its config.json and a checkpoint)."""
+    return (Path(run_dir) / CONFIG_NAME).is_file() and (Path(run_dir) / CHECKPOINT_NAME).is_file()
+
+
 def complete_model_args(cfg: Config, data: TrainData) -> Config:
     """Fill the model arguments the data decides (classes, channels, input size) unless set."""
     fill = {"num_classes": data.num_classes, "in_channels": data.channels}
