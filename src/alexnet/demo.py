@@ -44,6 +44,7 @@ from typing import Any
 
 import torch
 
+from . import stop
 from .atomic import atomic_write_text
 from .config import Config, resolve_config
 from .data.open import open_data
@@ -132,6 +133,7 @@ def run_demo(out: str | Path = "runs/demo", data: str | Path | None = None, *, d
     summary = run_training(cfg, out, resume=resume)
     if summary["status"] != "done":
         raise KeyboardInterrupt(f"demo interrupted; run the same command again to resume it from {out}")
+    stop.check("the demo (trained; the 10-view test and report.json were not made)")
     cfg = read_run_config(out)
     history = summary["history"]
     final = history[-1]

@@ -47,8 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from alexnet import stop
+    stop.clear()
     try:
-        return int(args.func(args) or 0)
+        with stop.sigterm_raises():   # SIGTERM stops like Ctrl-C: clean-up runs, exit 130 (alexnet.stop)
+            return int(args.func(args) or 0)
     except (UserError, FileNotFoundError, NotADirectoryError, ValueError, ImportError) as e:
         # Errors the user can fix (a path, an option, a missing optional package) print as one
         # line; ALEXNET_DEBUG=1 shows the traceback.
@@ -56,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"alexnet {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"alexnet {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"alexnet {args.command}: {e or 'interrupted'}", file=sys.stderr)
         return 130
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import stop
 from ..atomic import atomic_path, atomic_write_text
 from ..jsonl import JsonlWriter
 from ..lock import exclusive
@@ -289,10 +290,11 @@ def _prepare_split(name: str, source: SplitSource, out: Path, index_of: dict[str
     bar = _progress(len(labelled), f"prepare {name}", progress)
     bar.update(done_inputs)
     last_line, processed = time.time(), 0
-    pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 and len(todo) > 1 else None
+    with stop.deferred():   # a signal stops between chunks, never inside the pool's machinery
+        pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 and len(todo) > 1 else None
     try:
         results = pool.imap_unordered(_process_chunk, tasks) if pool else map(_process_chunk, tasks)
-        for r in results:
+        for r in stop.deferred_iter(results, f"prepare {name} (finished shards are kept; run it again to go on)"):
             processed += r["inputs"]
             bar.update(r["inputs"])
             log.write("chunk", split=name, **r)

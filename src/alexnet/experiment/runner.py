@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .. import stop
 from ..atomic import atomic_write_text
 from ..config import Config, resolve_config
 from ..data.open import open_data
@@ -280,6 +281,7 @@ def run_experiment(name: str, *, preset: str = "cpu", seeds: int = 1, seed: int 
                     + (" (finished earlier)" if done_before else ""))
                 log.write("run", variant=v.name, seed=s, run_dir=str(run_dir), finished_earlier=done_before)
                 record = _one_run(cfg, run_dir, target, store.num_classes, finished)
+                stop.check(f"experiment {name} (run {n}/{total} finished)")   # a signal in its last step
                 if finished is not None and "same_run_as" not in record:
                     finished[config_key(cfg)] = record
                 log.write("run_end", variant=v.name, seed=s, status=record["status"],

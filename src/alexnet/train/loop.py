@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import stop
 from ..config import Config
 from ..evaluate.metrics import topk_hits
 from ..evaluate.run import evaluate_model
@@ -247,6 +248,8 @@ class Trainer:
                                    f"checkpoint saved. Resume with: alexnet train --resume {self.run_dir}")
                     return {"status": "interrupted", "step": self.step, "epoch": self.epoch,
                             "batch": self.batch, "history": self.history}
+            if self.stop_reason:   # it came in the last step: the run is done, what called it must stop
+                stop.request(self.stop_reason)
             metrics = self.history[-1] if self.history else {}
             if self.ctx.is_main:
                 self.save_weights(metrics)
