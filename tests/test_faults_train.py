@@ -82,3 +82,73 @@ def test_chance_level_warning_quotes_the_warm_up_rate(fm):
     cfg = tiny_config(fm, lr=0.01, warmup_steps=100)
     text, stop = chance_level_message(cfg, 2.30, 10, step_lr=0.0002)
     assert "0.0002" in text and "warm-up" in text and not stop
+
+
+def test_full_disk_names_the_file_and_keeps_the_last_checkpoint(fm, tmp_path, monkeypatch, capsys):
+    from alexnet.train import checkpoint
+    real, calls = torch.save, []
+
+    def full_on_the_second(obj, f, *a, **kw):     # epoch 1's checkpoint is written, epoch 2's finds the disk full
+        calls.append(f)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(obj, f, *a, **kw)
+    monkeypatch.setattr(checkpoint.torch, "save", full_on_the_second)
+    run = tmp_path / "run"
+    cfg = tiny_config(fm, epochs=2, max_steps_per_epoch=1)
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg.to_dict()))
+    assert cli(["train", "--config", str(tmp_path / "cfg.json"), "--out", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "Traceback" not in err and f"{run / 'checkpoint.pt'} was not written: the disk is full" in err
+    assert "previous version is intact" in err and f"alexnet train --resume {run}" in err
+    from alexnet.train.checkpoint import load_checkpoint
+    assert load_checkpoint(run)["epoch"] == 1                 # epoch 1's checkpoint, whole
+    assert not list(run.glob(".tmp-*"))
+
+
+def test_full_disk_while_writing_the_weights(fm, tmp_path, monkeypatch):
+    from alexnet.atomic import DiskFull
+    from alexnet import weights
+
+    def full(*a, **kw):
+        raise RuntimeError("Error while serializing: I/O error: No space left on device (os error 28)")
+    monkeypatch.setattr(weights, "save_file", full)
+    with pytest.raises(DiskFull) as e:
+        run_training(tiny_config(fm, epochs=1, max_steps_per_epoch=1), tmp_path / "run")
+    assert "model.safetensors was not written: the disk is full" in str(e.value)
+    assert "the last checkpoint" in str(e.value) and "is intact" in str(e.value)
+
+
+@pytest.mark.slow   # ~40 s: a one-epoch run, then its second epoch on a real full disk (a small tmpfs; needs root)
+def test_full_tmpfs_when_the_second_checkpoint_is_written(fm, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+    run = tmp_path / "run"
+    cfg = tiny_config(fm, epochs=1, max_steps_per_epoch=1, **{"model.towers": 1})
+    run_training(cfg, run)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    used = sum(p.stat().st_size for p in run.rglob("*") if p.is_file())
+    ckpt = (run / "checkpoint.pt").stat().st_size
+    # room for the run and half a checkpoint: the atomic write of the next one cannot fit
+    size_kib = (used + ckpt // 2) // 1024
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(disk)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        shutil.copytree(run, disk / "run")
+        before = (disk / "run" / "checkpoint.pt").read_bytes()
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+        proc = subprocess.run([sys.executable, "-m", "alexnet", "train", "--resume", str(disk / "run"), "--epochs", "2"],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        last = proc.stderr.strip().splitlines()[-1]
+        assert "Traceback" not in proc.stderr and "checkpoint.pt was not written: the disk is full" in last, last
+        assert "is intact" in last and "--resume" in last
+        assert (disk / "run" / "checkpoint.pt").read_bytes() == before
+        assert not list((disk / "run").glob(".tmp-*"))
+    finally:
+        subprocess.run(["umount", str(disk)])

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from torch import nn
 
-from ..atomic import atomic_write_text
+from ..atomic import DiskFull, atomic_write_text
 from ..config import Config, model_parameters
 from ..lock import exclusive
 from .checkpoint import CHECKPOINT_NAME
@@ -101,6 +101,12 @@ def _run_training(cfg: Config | None, run_dir: Path, resume: bool, overrides: di
         trainer = Trainer(cfg, run_dir, data, model=model, ctx=ctx, resume=resume, on_step=on_step)
         if resume and cfg.lr != before.lr:   # --resume RUN --lr X: the checkpoint's schedule gives way to X
             trainer.schedule.rebase(cfg.lr, before.lr)
-        return trainer.fit()
+        try:
+            return trainer.fit()
+        except DiskFull as e:
+            ckpt = run_dir / CHECKPOINT_NAME
+            safe = (f"the last checkpoint {ckpt} is intact: free some space, then continue with "
+                    f"`alexnet train --resume {run_dir}`" if ckpt.is_file() else "no checkpoint was written yet")
+            raise DiskFull(e.errno, f"{e.strerror}. Training stopped; {safe}") from None
     finally:
         teardown_distributed(ctx)
