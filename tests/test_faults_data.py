@@ -32,3 +32,22 @@ def test_16_bit_grey_png_is_stored_like_its_8_bit_copy(tmp_path):
     means = sorted(float(store.decode(i).mean()) for i in range(len(store)))
     # the same grey ramp; the stored JPEG differs from the source by a few levels at most
     assert means[0] == pytest.approx(means[1], abs=2) and means[0] == pytest.approx(eight.mean(), abs=3)
+
+
+def test_symlink_loop_lists_every_image_once_and_predict_walks_the_same(tmp_path):
+    from alexnet.use.images import find_images
+    src = tmp_path / "src"
+    for c in ("a", "b"):
+        (src / c).mkdir(parents=True)
+        for i in range(3):
+            (src / c / f"{i}.jpg").write_bytes(jpeg_bytes(picture(40, 30, i)))
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "x.jpg").write_bytes(jpeg_bytes(picture(40, 30, 9)))
+    os.symlink("..", src / "a" / "loop")                        # back up the tree
+    os.symlink(tmp_path / "elsewhere", src / "b" / "more")      # a linked folder of real images: followed
+    summary = prepare(src, tmp_path / "out", split="train", size=32, workers=1, progress=False)
+    assert summary["splits"]["train"]["images"] == 7
+    skipped = [json.loads(x) for x in (tmp_path / "out" / "train" / "skipped.jsonl").read_text().splitlines()]
+    assert any("loop" in json.dumps(s) for s in skipped)
+    walked = find_images([src])
+    assert len(walked) == 7 and len(set(map(os.path.realpath, walked))) == 7

@@ -16,6 +16,8 @@ from typing import Iterable, Sequence
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..walk import walk_files
+
 #: Extensions a directory walk picks up (compared case-insensitively). Files named explicitly
 #: on the command line are opened whatever their extension.
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".webp", ".gif", ".tif",
@@ -38,9 +40,11 @@ def find_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     """
     found: list[Path] = []
     inputs = [Path(p) for p in inputs]
+    seen: set = set()
     for path in inputs:
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*")
+            # symlinked folders followed once each, as prepare walks them (alexnet.walk)
+            found.extend(sorted(p for p in map(Path, walk_files(path, seen=seen))
                                 if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
                                 and not any(part.startswith(".") for part in p.relative_to(path).parts)))
         else:
