@@ -51,3 +51,25 @@ def test_symlink_loop_lists_every_image_once_and_predict_walks_the_same(tmp_path
     assert any("loop" in json.dumps(s) for s in skipped)
     walked = find_images([src])
     assert len(walked) == 7 and len(set(map(os.path.realpath, walked))) == 7
+
+
+def test_the_automatic_cache_of_an_image_folder_follows_its_changes(tmp_path, monkeypatch, capsys):
+    from alexnet.data.open import open_data
+    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
+    src = tmp_path / "photos"
+    for c in ("a", "b"):
+        (src / c).mkdir(parents=True)
+        for i in range(2):
+            (src / c / f"{i}.jpg").write_bytes(jpeg_bytes(picture(40, 30, i)))
+    assert open_data(src, progress=False).train.num_classes == 2
+    capsys.readouterr()
+    assert open_data(src, progress=False).train.num_classes == 2        # unchanged: reused
+    assert "changed" not in capsys.readouterr().err
+    (src / "c").mkdir()
+    (src / "c" / "0.jpg").write_bytes(jpeg_bytes(picture(40, 30, 5)))
+    opened = open_data(src, progress=False)
+    assert opened.train.num_classes == 3 and len(opened.train) == 5
+    assert "changed since it was prepared" in capsys.readouterr().err
+    (src / "a" / "0.jpg").write_bytes(jpeg_bytes(picture(50, 30, 7)))    # an image replaced
+    open_data(src, progress=False)
+    assert "changed since it was prepared" in capsys.readouterr().err
