@@ -92,3 +92,25 @@ def test_two_prepares_into_one_out_name_the_other_process(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"pid {other.pid}" in err and ".tmp" not in err and "Traceback" not in err
     assert cli(["prepare", str(tmp_path / "src"), str(tmp_path / "out")]) == 0   # the lock dies with its holder
+
+
+def test_onnx_export_carries_its_mean_image(tmp_path):
+    import base64
+    import json
+
+    import numpy as np
+    import torch
+    onnx = pytest.importorskip("onnx")
+    from alexnet.models import alexnet2012
+    from alexnet.use.export import export_model
+    from alexnet.weights import save_weights
+    mean = torch.arange(73 * 73, dtype=torch.float32).reshape(1, 73, 73) / 40
+    save_weights(tmp_path / "m.safetensors", alexnet2012(num_classes=2, in_channels=1, input_size=67),
+                 class_names=["a", "b"], preprocessing={"resize": 73, "crop": 67, "channels": 1, "pixel_scale": 255.0,
+                                                        "mean": None, "std": None, "mean_image": True},
+                 extra_tensors={"mean_image": mean})
+    export_model(tmp_path / "m.safetensors", "onnx", tmp_path / "m.onnx", check=False)
+    props = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
+    stored = json.loads(props["mean_image"])
+    got = np.frombuffer(base64.b64decode(stored["base64"]), dtype="<f4").reshape(stored["shape"])
+    assert np.array_equal(got, mean.numpy())
