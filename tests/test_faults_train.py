@@ -152,3 +152,17 @@ def test_full_tmpfs_when_the_second_checkpoint_is_written(fm, tmp_path):
         assert not list((disk / "run").glob(".tmp-*"))
     finally:
         subprocess.run(["umount", str(disk)])
+
+
+def test_steps_a_resume_trained_again_leave_the_curves(tmp_path):
+    from alexnet.train.curves import read_log
+    # a run killed (-9) after step 6, its last checkpoint at step 4 (epoch 1's end), resumed there
+    lines = [{"event": "start", "step": 0}, {"event": "step", "step": 2, "epoch": 0, "loss": 2.0},
+             {"event": "step", "step": 4, "epoch": 0, "loss": 1.8}, {"event": "epoch", "step": 4, "epoch": 0},
+             {"event": "step", "step": 6, "epoch": 1, "loss": 1.7},
+             {"event": "resume", "step": 4}, {"event": "step", "step": 6, "epoch": 1, "loss": 1.6},
+             {"event": "step", "step": 8, "epoch": 1, "loss": 1.5}, {"event": "epoch", "step": 8, "epoch": 1}]
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps({"time": "t", **x}) + "\n" for x in lines))
+    epochs, intervals = read_log(tmp_path)
+    assert [r["step"] for r in intervals] == [2, 4, 6, 8] and intervals[2]["loss"] == 1.6   # no line back in time
+    assert [r["epoch"] for r in epochs] == [1, 2]

@@ -35,10 +35,10 @@ from ..atomic import atomic_write_text
 from ..config import Config, resolve_config
 from ..data.open import open_data
 from ..device import resolve_device
-from ..jsonl import JsonlWriter, read_jsonl
+from ..jsonl import JsonlWriter
 from ..models import model_class
 from ..train.checkpoint import CHECKPOINT_NAME
-from ..train.log import LOG_NAME
+from ..train.log import LOG_NAME, read_run_log
 from ..train.loop import TrainingDiverged, TrainingStalled
 from ..train.runner import CONFIG_NAME, run_training
 from ..weights import WEIGHTS_NAME
@@ -70,7 +70,7 @@ def steps_to_target(curve: Sequence[tuple[int, float]], target: float) -> int | 
 def run_record(run_dir: Path, target: float, num_classes: int) -> dict[str, Any]:
     """One finished run's numbers, read from its log (the final epoch's test and training error,
     the steps to the target, the training speed)."""
-    events = read_jsonl(run_dir / LOG_NAME)
+    events = read_run_log(run_dir / LOG_NAME)
     epochs = [e for e in events if e.get("event") == "epoch"]
     steps = [e for e in events if e.get("event") == "step"]
     if not epochs:
