@@ -73,3 +73,15 @@ def test_the_automatic_cache_of_an_image_folder_follows_its_changes(tmp_path, mo
     (src / "a" / "0.jpg").write_bytes(jpeg_bytes(picture(50, 30, 7)))    # an image replaced
     open_data(src, progress=False)
     assert "changed since it was prepared" in capsys.readouterr().err
+
+
+def test_an_empty_class_folder_is_kept_with_a_warning(tmp_path, capsys):
+    from alexnet.cli.main import main
+    for c in ("a", "b"):
+        (tmp_path / "src" / c).mkdir(parents=True)
+        (tmp_path / "src" / c / "0.jpg").write_bytes(jpeg_bytes(picture(40, 30, 0)))
+    (tmp_path / "src" / "empty").mkdir()
+    assert main(["prepare", str(tmp_path / "src"), str(tmp_path / "out"), "--split", "train"]) == 0
+    err = capsys.readouterr().err
+    assert f"class folder {tmp_path / 'src' / 'empty'} holds no files" in err
+    assert PreparedStore(tmp_path / "out", "train").num_classes == 3

@@ -36,4 +36,7 @@ def list_imagefolder(root: Path, kind: str = "imagefolder") -> SplitSource:
 
         for path in walk_files(root / cls, on_skip=loop, on_error=report, seen=seen):
             items.append(Item(source=path, label=cls, kind="file", path=path))
-    return SplitSource(kind=kind, items=items, class_ids=classes, skipped=skipped)
+    have = {it.label for it in items}
+    notes = [f"class folder {root / c} holds no files: it is kept as a class (an output of the net that no "
+             f"image trains); remove the folder if it is not one" for c in classes if c not in have]
+    return SplitSource(kind=kind, items=items, class_ids=classes, skipped=skipped, notes=notes)
