@@ -19,14 +19,23 @@ def grey_ramp() -> np.ndarray:
     return ((x + y) * 2).astype(np.uint8)          # 0 .. 252, mean 126
 
 
-def test_16_bit_grey_png_is_stored_like_its_8_bit_copy(tmp_path):
+@pytest.mark.parametrize("kind", ["png16", "tiff32"])
+def test_16_bit_grey_png_is_stored_like_its_8_bit_copy(tmp_path, kind):
+    from alexnet.use.images import open_image
     eight = grey_ramp()
     (tmp_path / "src" / "a").mkdir(parents=True)
     (tmp_path / "src" / "b").mkdir(parents=True)
     Image.fromarray(eight).save(tmp_path / "src" / "a" / "eight.png")
-    sixteen = Image.fromarray(eight.astype(np.uint16) * 257)      # the same picture in 16 bits
-    assert sixteen.mode.startswith("I;16")
-    sixteen.save(tmp_path / "src" / "b" / "sixteen.png")
+    if kind == "png16":
+        sixteen = Image.fromarray(eight.astype(np.uint16) * 257)      # the same picture in 16 bits
+        assert sixteen.mode.startswith("I;16")
+        path = tmp_path / "src" / "b" / "sixteen.png"
+    else:
+        sixteen = Image.fromarray(eight.astype(np.int32) * 257)       # 32-bit integer grey (mode "I")
+        path = tmp_path / "src" / "b" / "sixteen.tiff"
+    sixteen.save(path)
+    # predict reads it as the same grey ramp (JPEG-free: exact up to the 1/256 scaling's rounding)
+    assert np.abs(np.asarray(open_image(path, channels=1), dtype=float) - eight).max() <= 1
     prepare(tmp_path / "src", tmp_path / "out", split="train", size=64, workers=1, progress=False)
     store = PreparedStore(tmp_path / "out", "train")
     means = sorted(float(store.decode(i).mean()) for i in range(len(store)))
