@@ -114,3 +114,19 @@ def test_onnx_export_carries_its_mean_image(tmp_path):
     stored = json.loads(props["mean_image"])
     got = np.frombuffer(base64.b64decode(stored["base64"]), dtype="<f4").reshape(stored["shape"])
     assert np.array_equal(got, mean.numpy())
+
+
+def test_outputs_that_name_a_directory_or_a_file_are_one_line(tmp_path, small_net, capsys, monkeypatch):
+    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("x")
+    photos = "tests/photos"
+    for argv, words in ((["features", str(small_net), photos, "--out", str(tmp_path / "adir")], "is a directory"),
+                        (["export", str(small_net), "--format", "torchscript", "--out", str(tmp_path / "adir")],
+                         "is a directory"),
+                        (["features", str(small_net), photos, "--out", str(tmp_path / "afile" / "x.safetensors")],
+                         "is a file"),
+                        (["train", "--dataset", "fashion-mnist", "--out", str(tmp_path / "afile")], "is a file")):
+        assert cli(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and words in err, err

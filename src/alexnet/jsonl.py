@@ -43,6 +43,8 @@ class JsonlWriter:
         self.path = Path(path) if path is not None else None
         self._file = None
         if self.path is not None and enabled:
+            if self.path.parent.exists() and not self.path.parent.is_dir():
+                raise NotADirectoryError(f"cannot write {self.path}: {self.path.parent} is a file, not a directory")
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "a", encoding="utf-8", buffering=1)
 

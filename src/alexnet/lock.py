@@ -38,6 +38,8 @@ def exclusive(directory: str | os.PathLike, what: str, advice: str = "") -> Iter
     """Hold ``DIRECTORY/.lock`` while the block runs; :class:`Busy` at once if another process does.
     ``what``: the command, for the message; ``advice``: what the second user should do instead."""
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise NotADirectoryError(f"{directory} is a file, not a directory: choose another output directory")
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / LOCK_NAME
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)

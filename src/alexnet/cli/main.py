@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with stop.sigterm_raises():   # SIGTERM stops like Ctrl-C: clean-up runs, exit 130 (alexnet.stop)
             return int(args.func(args) or 0)
-    except (UserError, FileNotFoundError, NotADirectoryError, ValueError, ImportError, DiskFull) as e:
+    except (UserError, FileNotFoundError, NotADirectoryError, IsADirectoryError, ValueError, ImportError,
+            DiskFull) as e:
         # Errors the user can fix (a path, an option, a missing optional package) print as one
         # line; ALEXNET_DEBUG=1 shows the traceback.
         if os.environ.get("ALEXNET_DEBUG"):
