@@ -1,8 +1,9 @@
 """torch.hub entry points: ``torch.hub.load("path/to/alexnet", "alexnet2012", source="local", weights=...)``.
 
 ``weights`` is the path of a ``model.safetensors`` written by this project (or, for
-``alexnet_owt``, a local copy of torchvision's ``alexnet-owt-7be5be79.pth``); nothing is
-downloaded. Without ``weights`` the nets are freshly initialised.
+``alexnet_owt``, a local copy of torchvision's ``alexnet-owt-7be5be79.pth``, or the tag
+``torchvision:IMAGENET1K_V1``, which downloads that file into torch.hub's cache on first use unless
+``ALEXNET_OFFLINE=1``). Without ``weights`` the nets are freshly initialised.
 """
 
 import os

@@ -73,7 +73,7 @@ def cpu_facts() -> dict[str, Any]:
 def step_rows(args, threads: int) -> list[dict[str, Any]]:
     import torch
 
-    from alexnet.config import resolve_config
+    from alexnet.recipes import resolve_config
     from alexnet.models import create
     from alexnet.train.loop import train_step
     from alexnet.train.optim import build_optimizer

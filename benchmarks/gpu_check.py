@@ -161,7 +161,7 @@ def end_to_end_and_eval(args, tt, device, targs, log) -> tuple[dict, dict]:
 
 
 def fashion_mnist(args, device, dry: bool) -> dict:
-    from alexnet.config import resolve_config
+    from alexnet.recipes import resolve_config
     from alexnet.train.curves import curves_figure
     from alexnet.train.runner import run_training
     src = args.fashion_mnist

@@ -25,7 +25,7 @@ import common  # noqa: E402
 def main(argv=None) -> int:
     import torch
 
-    from alexnet.config import resolve_config
+    from alexnet.recipes import resolve_config
     from alexnet.models import create
     from alexnet.train.data import build_data
 

@@ -101,7 +101,7 @@ def layer_rows(args, device, side: int) -> list[dict[str, Any]]:
 def step_rows(args, device, compiled: bool) -> list[dict[str, Any]]:
     import torch
 
-    from alexnet.config import resolve_config
+    from alexnet.recipes import resolve_config
     from alexnet.models import create
     from alexnet.train.loop import train_step
     from alexnet.train.optim import build_optimizer

@@ -196,9 +196,10 @@ def _model_only_row(args, device, arch: str, batch: int, precision: str, compile
     from alexnet.models import create
     from alexnet.train.loop import train_step
     from alexnet.train.optim import build_optimizer
-    from alexnet.config import DEFAULT_RECIPE, resolve_config
+    from alexnet.models.registry import default_recipe
+    from alexnet.recipes import resolve_config
 
-    cfg = resolve_config(DEFAULT_RECIPE[arch], arch=arch)
+    cfg = resolve_config(default_recipe(arch), arch=arch)
     channels_last = device.type == "cuda"  # what the trainer's channels_last="auto" does
     torch.manual_seed(0)
     if compiled:
@@ -293,7 +294,7 @@ def baseline(args, device, jpeg_train: Path, log: JsonlWriter) -> dict[str, Any]
 
 
 def _trainer_config(args, device, store: Path, steps: int, compile_: bool) -> dict[str, Any]:
-    from alexnet.config import resolve_config
+    from alexnet.recipes import resolve_config
     return resolve_config("paper", overrides={
         "data": str(store), "epochs": 1, "max_steps_per_epoch": steps, "batch_size": args.batch_size,
         "workers": args.workers, "device": str(device), "compile": compile_,

@@ -8,7 +8,7 @@ import torch
 
 from alexnet.constants import SPEC_IMAGENET_PCA
 from alexnet.data.augment import LIGHTING_SCALES, PaperTrainTransform, RandomResizedCropTransform, ViewTrainTransform
-from alexnet.data.store import DatasetStats
+from alexnet.data.lighting import DatasetStats
 
 H = 32
 
@@ -79,7 +79,8 @@ def test_lighting_scales_differ_as_the_spec_says():
     """With SPEC §2's ImageNet PCA (fb.resnet.torch's λ) at σ = 0.1, one standard deviation of α_i shifts
     pixels by ≈ 5.5 / 0.5 / 0.1 levels of 255 in the eigenvalue reading and ≈ 11.9 / 3.5 / 1.7 in
     cuda-convnet2's (its own ImageNet statistics give ≈ 12 / 3.7 / 2.0)."""
-    st = DatasetStats.fallback(8)
+    st = DatasetStats(np.zeros((8, 8, 3), np.float32), np.array(SPEC_IMAGENET_PCA["eigval"]),
+                      np.array(SPEC_IMAGENET_PCA["eigvec"]), 255.0)
     for scale, levels in (("eigenvalue", (5.55, 0.479, 0.115)), ("stddev", (11.9, 3.50, 1.71))):
         m = PaperTrainTransform(crop=8, stats=st, lighting_scale=scale).magnitudes() * 0.1
         np.testing.assert_allclose(m, levels, rtol=5e-3)   # the levels written to 3 digits: within 0.5 %
@@ -134,12 +135,19 @@ def test_random_resized_crop():
     torch.testing.assert_close(full, ref, atol=1e-5, rtol=0)  # resampling at scale 1: float32 rounding of values ~2
 
 
-def test_spec_fallback():
-    st = DatasetStats.fallback(8)   # SPEC §2's printed digits, to assert_allclose's default rtol of 1e-7
-    np.testing.assert_allclose(st.eigval, [0.2175, 0.0188, 0.0045])
-    np.testing.assert_allclose(st.eigvec[:, 0], [-0.5675, -0.5808, -0.5836])
-    np.testing.assert_allclose(st.eigval, SPEC_IMAGENET_PCA["eigval"])
-    assert st.mean_image.shape == (8, 8, 3) and st.pixel_scale == 255.0
+def test_pca_from_integer_sums_is_numpys_covariance_and_eigh():
+    """prepare's exact integer sums → the RGB covariance and its eigenvectors, against numpy on the pixels."""
+    from alexnet.data.lighting import pca_from_sums
+    rng = np.random.default_rng(0)
+    mix = np.array([[1.0, 0.6, 0.3], [0.0, 0.5, 0.2], [0.0, 0.0, 0.2]])
+    pixels = np.clip(rng.normal(0, 40, (5000, 3)) @ mix + 120, 0, 255).round().astype(np.int64)
+    pca = pca_from_sums(pixels.sum(0), pixels.T @ pixels, len(pixels))
+    cov = np.cov(pixels.T, bias=True)
+    np.testing.assert_allclose(pca["covariance_255"], cov, rtol=1e-9)   # float64 of sums ~1e8: ~1e-12 apart
+    assert list(pca["eigval"]) == sorted(pca["eigval"], reverse=True)
+    for i in range(3):   # each column is a unit eigenvector of the [0, 1] covariance with its eigenvalue
+        v = pca["eigvec"][:, i]
+        np.testing.assert_allclose(cov / 255 ** 2 @ v, pca["eigval"][i] * v, atol=1e-12)
 
 
 def test_view_train_transform_flips_about_half_the_images_and_nothing_else():

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from alexnet.data.augment import PaperTrainTransform, _crop_indexed, _crop_slices, crop_batch
-from alexnet.data.store import DatasetStats
+from alexnet.data.lighting import DatasetStats
 
 H = 40
 

@@ -142,5 +142,6 @@ def test_find_fashion_mnist_error_lists_places(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     import alexnet.data.sources.fashion_mnist as fm
     monkeypatch.setattr(fm, "_candidates", lambda p: [tmp_path / "x", tmp_path / "y"])
-    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
-        find_fashion_mnist(tmp_path / "x")
+    places = f"looked in {tmp_path / 'x'}, {tmp_path / 'y'}; .*--dataset fashion-mnist"
+    with pytest.raises(FileNotFoundError, match=places):
+        find_fashion_mnist(tmp_path / "x")      # a path given: searched, never downloaded into

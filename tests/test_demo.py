@@ -19,28 +19,42 @@ def test_demo_reports_the_test_accuracy_of_the_weights_it_saved(tmp_path, monkey
     out = tmp_path / "demo"
     rc = cli(["demo", "--out", str(out), "--data", str(fm), "--device", "cpu", "--profile", "cpu",
               "--set", "epochs=1", "--set", "max_steps_per_epoch=2", "--set", "batch_size=16",
-              "--set", "workers=0", "--set", "amp=off"])   # float32 on any CPU: compared with evaluate below
+              "--set", "workers=0", "--set", "amp=off",     # float32 on any CPU: compared with evaluate below
+              "--set", "holdout=16"])                       # 16 of the 64 training images (the demo: 5,000)
     assert rc == 0
     report = json.loads((out / "report.json").read_text())
-    for key in ("test_accuracy", "arch", "device", "epochs", "seconds", "input_size", "recipe", "per_epoch",
-                "profile", "train_images_seen", "note"):
+    for key in ("test_accuracy", "validation_accuracy", "arch", "device", "epochs", "seconds", "input_size",
+                "recipe", "per_epoch", "profile", "train_images_seen", "note", "provenance", "accuracy_table"):
         assert key in report, key
     assert report["arch"] == "alexnet2012" and report["input_size"] == 64 and report["device"] == "cpu"
     assert report["steps"] == 2 and report["train_images_seen"] == 32 and report["test_images"] == 32
+    assert report["validation_images"] == 16 and report["provenance"]["device"] == "cpu"
+    assert set(report["provenance"]) >= {"command", "date", "commit", "dirty", "host", "cpu_model", "versions"}
 
-    # the reported accuracy is the last epoch's test accuracy in the run's log ...
-    epochs = [e for e in map(json.loads, (out / LOG_NAME).read_text().splitlines()) if e["event"] == "epoch"]
-    assert len(epochs) == len(report["per_epoch"]) == 1
-    assert report["test_accuracy"] == report["per_epoch"][-1]["test_accuracy"] == 1 - epochs[-1]["val_top1_error"]
-    assert report["test_top5_error"] == epochs[-1]["val_top5_error"]
-    # ... and what `alexnet evaluate` measures for the saved weights on the 32 test images
+    # the epochs validate on the 16 held-out training images; the test images are tested once, at the end
+    events = [json.loads(line) for line in (out / LOG_NAME).read_text().splitlines()]
+    epochs = [e for e in events if e["event"] == "epoch"]
+    tests = [e for e in events if e["event"] == "test"]
+    assert len(epochs) == len(report["per_epoch"]) == 1 and len(tests) == 1 and events[-1]["event"] == "test"
+    assert epochs[-1]["val_images"] == 16 and tests[0]["test_images"] == 32
+    assert report["validation_accuracy"] == report["per_epoch"][-1]["validation_accuracy"] \
+        == 1 - epochs[-1]["val_top1_error"]
+    assert report["test_accuracy"] == 1 - tests[0]["test_top1_error"]
+    assert report["test_top5_error"] == tests[0]["test_top5_error"]
+    assert report["accuracy_table"] == {
+        "validation": {"centre view": report["validation_accuracy"], "10 views": report["validation_accuracy_10_views"]},
+        "test": {"centre view": report["test_accuracy"], "10 views": report["test_accuracy_10_views"]}}
+    held = evaluate_weights([out / "model.safetensors"], fm, split="holdout:16:0", views=10, batch_size=16,
+                            workers=0, device="cpu", progress=False)
+    assert held["num_images"] == 16 and report["validation_accuracy_10_views"] == 1 - held["top1_error"]
+    # ... and the test accuracy is what `alexnet evaluate` measures for the saved weights on the 32 test images
     evaluated = evaluate_weights([out / "model.safetensors"], fm, split="val", batch_size=16, workers=0,
                                  device="cpu", progress=False)
     assert evaluated["num_images"] == 32
     assert 1 - evaluated["top1_error"] == pytest.approx(report["test_accuracy"], abs=1e-9)  # k/32, counted
-    # evaluate and the trainer's validation run the same float32 net on the same batches of 16, so the same
+    # evaluate and the final test run the same float32 net on the same batches of 16, so the same
     # kernels: equal here; only the mean over batches may round differently (~1e-8 relative)
-    assert evaluated["loss"] == pytest.approx(epochs[-1]["val_loss"], rel=1e-5)
+    assert evaluated["loss"] == pytest.approx(tests[0]["test_loss"], rel=1e-5)
 
     # the paper's 10-view test of the same weights is `alexnet evaluate --views 10`
     ten = evaluate_weights([out / "model.safetensors"], fm, split="val", views=10, batch_size=16, workers=0,
@@ -59,7 +73,7 @@ def test_demo_reports_the_test_accuracy_of_the_weights_it_saved(tmp_path, monkey
     t = report["time"]
     assert t["train_steps"] == pytest.approx(sum(e["seconds"] for e in epochs), abs=0.1)   # rounded to 0.1 s
     assert t["evaluate"] == pytest.approx(sum(e["val_seconds"] for e in epochs), abs=0.1)
-    parts = t["setup"] + t["prepare_data"] + t["train_steps"] + t["evaluate"] + t["evaluate_10_views"] + t["other"]
+    parts = t["setup"] + t["prepare_data"] + t["train_steps"] + t["evaluate"] + t["final_tests"] + t["other"]
     assert parts == pytest.approx(t["total"], abs=0.35) and min(t.values()) >= 0   # six roundings of 0.05
 
     _, meta = load_weights(out / "model.safetensors")
@@ -69,26 +83,13 @@ def test_demo_reports_the_test_accuracy_of_the_weights_it_saved(tmp_path, monkey
     assert "already holds a finished demo" in capsys.readouterr().err
 
 
-def test_the_cpu_demo_trains_in_bf16_where_the_cpu_multiplies_bf16_in_hardware(monkeypatch):
+def test_the_cpu_demo_trains_in_the_hosts_fastest_precision(monkeypatch):
+    import alexnet.device as device
     import alexnet.demo as demo
-    monkeypatch.setattr(demo, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
     assert demo.demo_config(None, "cpu", "cpu").amp == "bf16"
     assert demo.demo_config(None, "cpu", "cpu", {"amp": "off"}).amp == "off"     # the user's choice wins
-    monkeypatch.setattr(demo, "cpu_has_native_bf16", lambda: False)
-    assert demo.demo_config(None, "cpu", "cpu").amp == "auto"                    # float32 on this CPU
-    from alexnet.train.loop import resolve_amp
-    import torch
-    assert resolve_amp(demo.demo_config(None, "cpu", "cpu"), torch.device("cpu")) is None
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)
+    assert demo.demo_config(None, "cpu", "cpu").amp == "off"                     # float32 on this CPU
 
 
-def test_native_bf16_is_what_torch_says_of_the_cpu(monkeypatch):
-    import torch
-
-    from alexnet.device import cpu_has_native_bf16
-    for avx512_bf16, amx, expected in ((True, False, True), (False, True, True), (False, False, False)):
-        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v, raising=False)
-        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v, raising=False)
-        assert cpu_has_native_bf16() is expected
-    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
-    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
-    assert cpu_has_native_bf16() is False                 # a torch that cannot say: float32

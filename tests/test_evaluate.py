@@ -11,8 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from alexnet.data.views import Preprocessing, make_view_fn
+from alexnet.device import Precision
 from alexnet.evaluate import (RunningErrors, confusion_matrix, evaluate_model, per_class_accuracy, predict_probs,
-                              topk_error)
+                              topk_hits)
 from alexnet.evaluate.run import iter_log_probs
 
 STORED, CROP, CLASSES = 8, 6, 7
@@ -55,6 +56,11 @@ def ten_by_hand(x: torch.Tensor, crop: int = CROP) -> list[torch.Tensor]:
 
 
 # ---------------------------------------------------------------- metrics on hand-made tables
+
+
+def topk_error(scores, labels, k):
+    (hits,) = topk_hits(scores, labels, (k,))
+    return 1.0 - hits.item() / scores.shape[0]
 
 
 def test_topk_error_on_a_table_with_known_ranks():
@@ -193,7 +199,7 @@ def test_bf16_autocast_path_stays_close_to_float32():
     loader, _, _ = batches()
     fn = view_fn_from_preprocessing(PRE, None, views=10, stored_size=STORED)
     p32, _ = predict_probs(model, loader, fn, device="cpu", progress=False)
-    p16, _ = predict_probs(model, loader, fn, device="cpu", amp_dtype=torch.bfloat16, progress=False)
+    p16, _ = predict_probs(model, loader, fn, device="cpu", precision=Precision(torch.bfloat16), progress=False)
     assert p16.dtype == torch.float32
     # bf16 rounds inputs and weights to 8 bits (0.4 %): probabilities of ~0.15 moved by ≤ 1.3e-4 here;
     # the centre crop instead of the 10 views would move them by 0.04

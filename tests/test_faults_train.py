@@ -51,18 +51,6 @@ def test_resume_with_a_new_lr_trains_at_it(schedule, fm, tmp_path):
     assert json.loads((run / "config.json").read_text())["lr"] == 0.0001
 
 
-def test_rebase_keeps_the_step_schedule_s_later_drops():
-    from alexnet.train.schedule import Schedule
-    s = Schedule("step", 0.1, factor=0.1, step_epochs=2)
-    s.load_state_dict({**s.state_dict(), "lr": 0.01})      # a checkpoint after one drop
-    s.rebase(0.5, previous_lr=0.1)
-    assert s.lr == 0.5
-    s.epoch_end(2)
-    assert s.lr == pytest.approx(0.5)         # epoch 3 still in the second period (one drop)
-    s.epoch_end(3)
-    assert s.lr == pytest.approx(0.05)        # the next drop is relative to the new rate
-
-
 def test_divergence_message_quotes_the_rate_of_the_step(fm, tmp_path):
     from alexnet.train.loop import TrainingDiverged
 

@@ -10,17 +10,29 @@ from alexnet.data.views import Preprocessing, make_view_fn, pil_to_stored
 SMALL = Preprocessing(stored_size=28, resize=64, crop=64, channels=1, pixel_scale=255.0, mean_image=True)
 
 
-def test_a_stored_size_picture_is_its_own_stored_image():
-    """Fashion-MNIST-style weights (mean image at the stored 28 px, net input 64 px): a 28×28 grey
-    picture is stored unchanged, so the net's input is the evaluation view of that stored image."""
-    rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, (28, 28), dtype=np.uint8)
-    stored = pil_to_stored([Image.fromarray(pixels)], SMALL)
-    assert torch.equal(stored[0, 0], torch.from_numpy(pixels))
-    mean = torch.from_numpy(rng.uniform(0, 255, (1, 28, 28)).astype(np.float32))
-    for views in (1, 10):
-        view = make_view_fn(SMALL, mean, views=views)   # on the same uint8 input: bit for bit
-        torch.testing.assert_close(view(stored), view(torch.from_numpy(pixels)[None, None]), rtol=0, atol=0)
+def test_a_fashion_mnist_picture_reaches_the_net_as_training_saw_it(tmp_path):
+    """Fashion-MNIST-style weights (mean image at the stored 28 px, net input 64 px): a training image
+    saved as a 28×28 grey picture and read by predict's path (pil_to_stored) is the stored image that
+    `alexnet prepare` wrote from the idx file, so the net's input is the same view of the same pixels."""
+    import gzip
+
+    from train_fixtures import write_fashion_idx
+
+    from alexnet.data.prepare import prepare
+    from alexnet.data.store import PreparedStore
+    root = write_fashion_idx(tmp_path / "fm", n_train=8, n_test=4)
+    prepare(root, tmp_path / "store", progress=False)
+    store = PreparedStore(tmp_path / "store", "train")
+    with gzip.open(root / "train-images-idx3-ubyte.gz") as f:
+        raw = np.frombuffer(f.read()[16:], np.uint8).reshape(-1, 28, 28)
+    picture = tmp_path / "3.png"
+    Image.fromarray(raw[3]).save(picture)
+    with Image.open(picture) as im:
+        from_predict = pil_to_stored([im], SMALL)[0]
+    from_training = torch.from_numpy(np.array(store.decode(3))).permute(2, 0, 1)
+    assert torch.equal(from_predict, from_training)
+    view = make_view_fn(SMALL, torch.from_numpy(np.full((1, 28, 28), 72.0, np.float32)), views=1)
+    assert view(from_predict[None]).shape == (1, 1, 1, 64, 64)
 
 
 def test_a_larger_photo_for_small_store_weights_goes_through_the_stored_size():

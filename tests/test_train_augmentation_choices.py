@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from alexnet.config import resolve_config
+from alexnet.recipes import resolve_config
 from alexnet.data.augment import PaperTrainTransform, ViewTrainTransform
-from alexnet.data.store import DatasetStats
+from alexnet.data.lighting import DatasetStats
 from alexnet.data.views import make_view_fn
 from alexnet.train.data import build_data
 from train_fixtures import write_fashion_idx

@@ -99,7 +99,7 @@ def test_checkpoint_write_killed_midway_keeps_the_old_one(tmp_path, monkeypatch)
 
 def test_checkpoint_refuses_pickled_objects(tmp_path):
     path = tmp_path / "checkpoint.pt"
-    torch.save({"format": ckpt_mod.FORMAT, "evil": NotATensor()}, path)
+    torch.save({"format": ckpt_mod.CHECKPOINT_FORMAT, "evil": NotATensor()}, path)
     with pytest.raises(ValueError, match="not a readable checkpoint"):
         load_checkpoint(path)
 

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from alexnet.config import PAPER, resolve_config
+from alexnet.recipes import PAPER, resolve_config
 from alexnet.train.runner import run_training
 from train_fixtures import write_fashion_idx
 

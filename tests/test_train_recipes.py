@@ -8,10 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from alexnet.config import Config, load_config_file, parse_set, resolve_config
+from alexnet.config import Config, load_config_file, parse_set
+from alexnet.recipes import resolve_config
 from alexnet.models import create
 from alexnet.train.optim import build_optimizer, param_groups, set_lr
-from alexnet.train.schedule import Schedule, check_schedule, make_schedule, warmup_factor
+from alexnet.train.schedule import Schedule, check_schedule, make_schedule
 
 
 def test_paper_recipe_holds_the_papers_numbers():
@@ -153,8 +154,73 @@ def test_torch_sgd_equals_the_papers_update_rule():
         torch.testing.assert_close(layer.bias.detach(), b, rtol=1e-6, atol=1e-7)
 
 
+def _optimizer(lr=0.01, bias_mult=2.0):
+    """Two groups as the recipes make them: weights at lr, biases at lr × bias_mult."""
+    w, b = nn.Parameter(torch.zeros(2, 2)), nn.Parameter(torch.zeros(2))
+    opt = torch.optim.SGD([{"params": [w], "lr_mult": 1.0}, {"params": [b], "lr_mult": bias_mult}], lr=lr)
+    set_lr(opt, lr)
+    return opt
+
+
+def _schedule(kind, total=100, warmup=0, lr=0.01, **kw):
+    opt = _optimizer(lr)
+    return opt, Schedule(opt, kind, total_steps=total, warmup_steps=warmup, **kw)
+
+
+def _run(opt, sched, per_epoch, epochs, val=lambda e: None):
+    """The rates (weights' group, biases' group) every step ran at."""
+    rates = []
+    for epoch in range(epochs):
+        for _ in range(per_epoch):
+            rates.append((opt.param_groups[0]["lr"], opt.param_groups[1]["lr"]))
+            opt.step()
+            sched.step_end()
+        sched.epoch_end(epoch, val(epoch))
+    return rates
+
+
+def reference_rate(kind, step, epoch, *, lr, total, warmup, factor=0.1, step_epochs=30):
+    """The closed forms of the hand-written schedules this project had before torch's schedulers."""
+    rate = lr * factor ** (epoch // step_epochs) if kind == "step" else lr
+    if kind == "linear" and step >= warmup:
+        rate = lr * max(0.0, (total - step) / max(1, total - warmup))
+    return rate * ((step + 1) / warmup if 0 < warmup and step < warmup else 1.0)
+
+
+@pytest.mark.parametrize("kind, warmup", [("step", 0), ("step", 7), ("linear", 0), ("linear", 10),
+                                          ("constant", 5), ("plateau", 4)])
+def test_every_steps_rate_is_the_closed_form(kind, warmup):
+    """torch's LinearLR/StepLR/SequentialLR give each step the rate of the old closed forms (to float
+    rounding: they multiply step by step, ~1e-16 per step over 100 steps), the biases at 2×."""
+    per_epoch, epochs = 10, 10
+    opt, sched = _schedule(kind, total=per_epoch * epochs, warmup=warmup, step_epochs=3)
+    rates = _run(opt, sched, per_epoch, epochs)
+    for s, (w, b) in enumerate(rates):
+        expected = reference_rate(kind, s, s // per_epoch, lr=0.01, total=per_epoch * epochs, warmup=warmup,
+                                  step_epochs=3)
+        assert w == pytest.approx(expected, rel=1e-12, abs=1e-18) and b == pytest.approx(2 * expected, rel=1e-12,
+                                                                                           abs=1e-18), s
+
+
+def test_a_resumed_schedule_continues_with_exactly_the_uninterrupted_rates():
+    whole_opt, whole = _schedule("linear", total=60, warmup=8)
+    whole_rates = _run(whole_opt, whole, 10, 6)
+    first_opt, first = _schedule("linear", total=60, warmup=8)
+    rates = _run(first_opt, first, 10, 3)
+    opt, resumed = _schedule("linear", total=60, warmup=8)      # a new process: built, then restored
+    opt.load_state_dict(first_opt.state_dict())
+    resumed.load_state_dict(first.state_dict())
+    for epoch in range(3, 6):
+        for _ in range(10):
+            rates.append((opt.param_groups[0]["lr"], opt.param_groups[1]["lr"]))
+            opt.step()
+            resumed.step_end()
+        resumed.epoch_end(epoch, None)
+    assert rates == whole_rates   # bit for bit
+
+
 def test_plateau_divides_by_ten_at_the_right_epochs_at_most_three_times():
-    s = Schedule("plateau", 0.01, factor=0.1, patience=2, min_delta=0.001, max_drops=3)
+    opt, s = _schedule("plateau", factor=0.1, patience=2, min_delta=0.001, max_drops=3)
     # A drop after 2 epochs without an improvement of at least 0.001 (0.6995 after 0.6 is none);
     # epoch 5 improves and restarts the count; no fourth drop however long the curve stays flat.
     curve = [0.9, 0.8, 0.7, 0.7, 0.7, 0.6, 0.6, 0.6995, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6]
@@ -166,20 +232,21 @@ def test_plateau_divides_by_ten_at_the_right_epochs_at_most_three_times():
     assert s.drops == 3
     expected = [0.01] * 4 + [1e-3] * 3 + [1e-4] * 2 + [1e-5] * 6
     assert all(math.isclose(a, e) for a, e in zip(lrs, expected)), lrs   # 0.01 × 0.1 × 0.1: float64 rounding
-    restored = Schedule("plateau", 0.01, patience=2)
+    assert opt.param_groups[1]["lr"] == pytest.approx(2e-5, rel=1e-12)  # the biases' group drops with it
+    _, restored = _schedule("plateau", patience=2)
     restored.load_state_dict(s.state_dict())
     assert restored.state_dict() == s.state_dict()
-    assert make_schedule(resolve_config("paper")).patience == 5
+    assert make_schedule(resolve_config("paper"), _optimizer(), 10).patience == 5
 
 
 def test_plateau_patience_is_counted_in_epochs_when_validating_every_few_epochs():
     """eval_every=2, patience 5: validations at epochs 1, 3, 5, 7, ... (0-based). The best is at
     epoch 1; the drop comes at the first validation ≥ 5 epochs later (epoch 7), not after 5 of them."""
-    s = Schedule("plateau", 0.01, patience=5, min_delta=0.0)
+    _, s = _schedule("plateau", patience=5, min_delta=0.0)
     for epoch in range(12):
         s.epoch_end(epoch, (0.5 if epoch == 1 else 0.6) if epoch % 2 == 1 else None)
     assert s.drop_epochs == [7]
-    every = Schedule("plateau", 0.01, patience=5, min_delta=0.0)
+    _, every = _schedule("plateau", patience=5, min_delta=0.0)
     for epoch in range(12):
         every.epoch_end(epoch, 0.5 if epoch == 1 else 0.6)
     assert every.drop_epochs == [6, 11]               # validated every epoch: 5 epochs after epoch 1, then 5 more
@@ -192,28 +259,27 @@ def test_plateau_without_validation_data_is_refused_before_training():
     check_schedule(resolve_config("paper", {"schedule": "step"}), has_validation=False, where="x")
 
 
-def test_linear_warmup_reaches_the_scheduled_rate():
-    assert [warmup_factor(t, 4) for t in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
-    assert warmup_factor(0, 0) == 1.0
-
-
 def test_step_schedule_every_30_epochs():
-    s = make_schedule(resolve_config("torchvision"))
+    opt, s = _schedule("step", step_epochs=30)
     lrs = []
     for epoch in range(90):
         lrs.append(s.lr)
+        opt.step()
         s.epoch_end(epoch, None)
     assert lrs[0] == lrs[29] == 0.01
     # 0.01 × 0.1 (× 0.1) in float64: isclose's rel 1e-9 covers the rounding
     assert math.isclose(lrs[30], 1e-3) and math.isclose(lrs[59], 1e-3) and math.isclose(lrs[60], 1e-4)
+    assert s.drop_epochs == [29, 59, 89]
 
 
-def test_linear_schedule_falls_in_a_straight_line_to_zero_after_the_warm_up():
-    from alexnet.train.schedule import Schedule
-    sched = Schedule("linear", 0.01)
-    total, warm = 100, 10
-    lrs = [sched.lr_at(t, total, warm) for t in range(total)]
-    assert lrs[0] == pytest.approx(0.001) and lrs[9] == pytest.approx(0.01)       # the warm-up: (t+1)/10
-    assert lrs[10] == pytest.approx(0.01) and lrs[55] == pytest.approx(0.005)    # 0.01 · (100 − t) / 90
-    assert lrs[-1] == pytest.approx(0.01 / 90) and all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
-    assert sched.epoch_end(0, 0.5) is False and sched.lr == 0.01                 # no per-epoch drops
+def test_rebase_on_resume_runs_the_next_step_at_the_new_rate():
+    opt, s = _schedule("step", step_epochs=2)
+    _run(opt, s, 3, 3)                               # one drop behind it: 0.001
+    s.rebase(0.0005, previous_lr=0.01)
+    assert s.lr == pytest.approx(0.0005) and opt.param_groups[1]["lr"] == pytest.approx(0.001)
+    s.epoch_end(3, None)                             # the next drop is relative to the new rate
+    assert s.lr == pytest.approx(0.00005)
+    opt, lin = _schedule("linear", total=100)
+    _run(opt, lin, 10, 5)                            # half way down the line: 0.005
+    lin.rebase(0.02, previous_lr=0.01)               # the line from 0.02 instead of 0.01
+    assert lin.lr == pytest.approx(0.01, rel=1e-9)

@@ -42,7 +42,7 @@ def write_fashion_idx(folder: Path, n_train: int = 64, n_test: int = 32, num_cla
 
 def tiny_config(data: Path, **overrides):
     """alexnet2012 at 64 px (its smallest input) on the synthetic data, SGD, flips, the CPU."""
-    from alexnet.config import resolve_config
+    from alexnet.recipes import resolve_config
     base = {"data": str(data), "input_size": 64, "batch_size": 16, "epochs": 2, "log_interval": 2,
             "device": "cpu", "workers": 0, "optimizer": "sgd", "lr": 0.01, "augment": "flip"}
     return resolve_config("d2l", {**base, **overrides}, arch="alexnet2012")

@@ -1,6 +1,6 @@
 """The run config: one typed, frozen dataclass; the recipes are instances of it.
 
-    from alexnet.config import resolve_config
+    from alexnet.recipes import resolve_config
     cfg = resolve_config("paper", {"epochs": 1, "model.dropout": 0.0})
     cfg.lr, cfg.model["dropout"]
     cfg = cfg.updated({"lr": 0.02})           # a new, validated config
@@ -12,19 +12,8 @@ arguments of the architecture (:func:`alexnet.models.create`), checked against t
 signature, so ``model.dropout=0.3`` or ``model.init=paper`` is validated like any other key, on a
 new run and on ``--resume``.
 
-The recipes (every number of a recipe is written here and nowhere else; README: "Recipes"):
-
-- :data:`PAPER` (SPEC §3): SGD, momentum 0.9, batch 128, weight decay 5e-4 on weights only, lr 0.01
-  divided by 10 when the validation top-1 error has not improved for ``plateau_patience`` epochs,
-  at most three times, 90 epochs; random 224 crops of the 256 image + flips + PCA lighting
-  (σ = 0.1) − the mean image. Where the paper is silent or does not train, the authors' code
-  (cuda-convnet2): its init, its LRN α/n and its lighting scale. One help of our own: the rate
-  grows linearly to 0.01 over the first 100 steps (``warmup_steps``; measured with and without in
-  docs/REPRODUCTION.md). docs/SPEC.md §8 argues each choice.
-- :data:`TORCHVISION` (SPEC §5, for ``alexnet_owt``): SGD momentum 0.9, lr 0.01, batch 256,
-  weight decay 1e-4 (biases too), ×0.1 every 30 epochs, 90 epochs, RandomResizedCrop + flip.
-- :data:`D2L` (seed 003, for ``alexnet_d2l``): Adam lr 1e-3, batch 128, 5 epochs, Fashion-MNIST
-  resized to 224 as [0, 1] pixels, no mean, no augmentation, no weight decay.
+The recipes are instances of it, in :mod:`alexnet.recipes` (every number of a recipe is written
+there and nowhere else).
 """
 
 from __future__ import annotations
@@ -42,9 +31,6 @@ from typing import Any, Literal, Mapping, Union
 
 from .models import registry
 
-Arch = Literal["alexnet2012", "alexnet_owt", "alexnet_d2l"]
-
-
 class FrozenDict(dict):
     """A dict that refuses changes (a frozen config's model arguments); JSON- and pickle-friendly."""
 
@@ -57,8 +43,8 @@ class FrozenDict(dict):
         return (FrozenDict, (dict(self),))
 
 
-def _num(default, lo=None, hi=None, *, lo_open=False, hi_open=False):
-    return field(default=default, metadata={"lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open})
+def _num(default, lo=None, hi=None, *, lo_open=False, hi_open=False, help=None):
+    return field(default=default, metadata={"lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open, "help": help})
 
 
 @dataclass(frozen=True)
@@ -66,18 +52,18 @@ class Config:
     """Every setting of a run. Field comments say what each key means; bounds are checked."""
 
     recipe: str = "custom"
-    arch: Arch = "alexnet2012"
+    arch: str = "alexnet2012"           # a registered model (alexnet.models.list_models())
     model: Mapping[str, Any] = field(default_factory=dict)   # keyword arguments of the arch's builder
     dataset: Literal["fashion-mnist"] | None = None            # a named data set found on this machine
     data: str | None = None                                    # a prepared store, ImageFolder or idx folder
     optimizer: Literal["sgd", "adam"] = "sgd"
-    lr: float = _num(0.01, 0.0, lo_open=True)
+    lr: float = _num(0.01, 0.0, lo_open=True, help="initial learning rate")
     momentum: float = _num(0.9, 0.0, 1.0, hi_open=True)
-    weight_decay: float = _num(0.0, 0.0)
+    weight_decay: float = _num(0.0, 0.0, help="weight decay")
     decay_biases: bool = False          # weight decay on biases too (torchvision) or weights only (paper)
     bias_lr_mult: float = _num(1.0, 0.0)  # biases learn at lr × this (cuda-convnet2 and Caffe: 2)
-    batch_size: int = _num(128, 1)      # global batch; each of N ranks takes batch_size / N
-    epochs: int = _num(90, 1)
+    batch_size: int = _num(128, 1, help="global batch (split over torchrun's processes)")  # global batch; each of N ranks takes batch_size / N
+    epochs: int = _num(90, 1, help="number of epochs")
     schedule: Literal["plateau", "step", "linear", "constant"] = "constant"
     lr_factor: float = _num(0.1, 0.0, 1.0, lo_open=True)
     plateau_patience: int = _num(5, 1)  # epochs without improvement before the lr is divided
@@ -86,7 +72,7 @@ class Config:
     step_epochs: int = _num(30, 1)      # "step": lr × lr_factor every step_epochs epochs
     warmup_steps: int = _num(0, 0)      # linear lr warm-up from lr/warmup_steps over the first steps
     augment: Literal["paper", "torchvision", "flip", "none"] = "none"
-    input_size: int = _num(224, 1)      # side of the images the net sees (the crop)
+    input_size: int = _num(224, 1, help="side of the images the net sees")  # side of the images the net sees (the crop)
     resize: int = _num(0, 0)            # side stored images are resized to before the crop; 0: the stored
     #                                     size (256: the paper's 224-in-256 crops), or input_size (the whole
     #                                     image) for stores smaller than input_size (Fashion-MNIST's 28 px)
@@ -96,8 +82,12 @@ class Config:
     lighting_std: float = _num(0.1, 0.0)          # σ of the PCA lighting coefficients α_i
     lighting_scale: Literal["cuda-convnet2", "stddev", "eigenvalue"] = "cuda-convnet2"
     max_steps_per_epoch: int = _num(0, 0)         # 0: a full pass; N: each epoch stops after N batches
-    seed: int = _num(0, 0)
-    workers: int = _num(2, 0)           # decoding threads
+    holdout: int = _num(0, 0, help="N > 0: validate on N training images held out of training (by "
+                                   "holdout_seed); the data's val split is then the test set, evaluated once "
+                                   "at the end")
+    holdout_seed: int = _num(0, 0, help="seed of the choice of held-out images")
+    seed: int = _num(0, 0, help="seed of the initial weights, data order, augmentation, dropout")
+    workers: int = _num(2, 0, help="decoding threads")  # decoding threads
     device: str = "auto"                # "auto", "cpu", "cuda", "cuda:1", ...
     amp: Literal["auto", "bf16", "off"] = "auto"   # "auto": bf16 autocast on CUDA
     channels_last: bool | Literal["auto"] = "auto"  # "auto": on CUDA
@@ -106,6 +96,8 @@ class Config:
     eval_every: int = _num(1, 1)        # epochs between validations
     freeze: Literal["features"] | None = None      # fine-tuning: train fc6-fc8 only
     finetuned_from: str | None = None              # fine-tuning: the weights file the run started from
+    keep_epoch_weights: bool = False    # write RUN/epochs/epoch-NNN.safetensors (the conv layers) after
+    #                                     each epoch, for `alexnet explain evolution`
 
     def __post_init__(self):
         hints = _hints()
@@ -156,6 +148,22 @@ class Config:
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(Config))
+
+
+def field_help(name: str) -> str | None:
+    """The help text a config key's field carries (the CLI's flag for it shows it)."""
+    return next(f.metadata.get("help") for f in dataclasses.fields(Config) if f.name == name)
+
+
+def parse_field(name: str, text: str):
+    """A command-line string for config key ``name``, parsed as JSON where it parses and checked as
+    the field's type and bounds (``--epochs 0`` fails like ``--set epochs=0``)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = text
+    field_ = next(f for f in dataclasses.fields(Config) if f.name == name)
+    return check_value(name, value, _hints()[name], field_.metadata)
 
 
 def _hints() -> dict[str, Any]:
@@ -243,55 +251,6 @@ def check_model_args(arch: str, args: Mapping[str, Any]) -> dict[str, Any]:
         if name in ("num_classes", "in_channels", "input_size") and out[name] < 1:
             raise ValueError(f"config model.{name}={value!r} must be ≥ 1")
     return out
-
-
-# ---------------------------------------------------------------------------------------- recipes
-
-PAPER = Config(
-    recipe="paper", arch="alexnet2012",
-    model={"init": "cuda-convnet", "lrn_alpha": "cuda-convnet", "lrn_per_tower": True},
-    optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, decay_biases=False, bias_lr_mult=1.0,
-    batch_size=128, epochs=90, schedule="plateau", lr_factor=0.1, max_lr_drops=3, warmup_steps=100,
-    augment="paper", input_size=224, lighting_std=0.1, lighting_scale="cuda-convnet2",
-)
-TORCHVISION = Config(
-    recipe="torchvision", arch="alexnet_owt",
-    optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=1e-4, decay_biases=True,
-    batch_size=256, epochs=90, schedule="step", lr_factor=0.1, step_epochs=30,
-    augment="torchvision", input_size=224,
-)
-D2L = Config(
-    recipe="d2l", arch="alexnet_d2l", dataset="fashion-mnist",
-    optimizer="adam", lr=1e-3, weight_decay=0.0,
-    batch_size=128, epochs=5, schedule="constant", augment="none", input_size=224,
-)
-RECIPES: dict[str, Config] = {c.recipe: c for c in (PAPER, TORCHVISION, D2L)}
-DEFAULT_RECIPE = {"alexnet2012": "paper", "alexnet_owt": "torchvision", "alexnet_d2l": "d2l"}
-
-
-def recipe_names() -> list[str]:
-    return sorted(RECIPES)
-
-
-def resolve_config(recipe: str | None = None, overrides: Mapping[str, Any] | None = None, *,
-                   arch: str | None = None) -> Config:
-    """A recipe with ``overrides`` applied (flat keys; ``model.X`` for model arguments).
-
-    ``recipe`` None takes the architecture's own (paper for alexnet2012, torchvision for
-    alexnet_owt, d2l for alexnet_d2l). A recipe run on another architecture keeps its training
-    numbers but not its model arguments (they belong to its own architecture).
-    """
-    overrides = dict(overrides or {})
-    recipe = recipe or overrides.pop("recipe", None)
-    overrides.pop("recipe", None)
-    arch = arch or overrides.pop("arch", None)
-    recipe = recipe or DEFAULT_RECIPE.get(arch or "alexnet2012", "paper")
-    if recipe not in RECIPES:
-        raise ValueError(f"unknown recipe {recipe!r}; known recipes: {', '.join(recipe_names())}")
-    cfg = RECIPES[recipe]
-    if arch and arch != cfg.arch:
-        cfg = dataclasses.replace(cfg, arch=arch, model={})
-    return cfg.updated(overrides)
 
 
 def parse_set(items: list[str] | None) -> dict[str, Any]:

@@ -4,8 +4,8 @@
   pixels in [0, 1] (its recipe and its released weights normalise with them).
 - :data:`LUMA`: ITU-R 601 weights that turn RGB into grey, as Pillow's ``convert("L")`` does.
 - :data:`SPEC_IMAGENET_PCA`: the well-known RGB PCA of ImageNet pixels in [0, 1]
-  (fb.resnet.torch; SPEC §2), used only as a documented fallback: ``alexnet prepare``
-  computes the real values of the data at hand.
+  (fb.resnet.torch; SPEC §2), for reference and comparison: training uses the values
+  ``alexnet prepare`` computes from the data at hand.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``alexnet demo``: train the paper's net with the paper's optimiser on Fashion-MNIST, test it, report.
 
     from alexnet.demo import run_demo
-    report = run_demo("runs/demo")                 # data found in the Debian path or a torchvision root
+    report = run_demo("runs/demo")   # Fashion-MNIST found (Debian path, torchvision root) or downloaded
     report["test_accuracy"]
 
 Writes into the run directory ``out``: ``report.json``, ``model.safetensors``, ``curves.png``
@@ -10,27 +10,33 @@ Writes into the run directory ``out``: ``report.json``, ``model.safetensors``, `
 
 It is the ``paper`` recipe (alexnet2012, SGD with momentum 0.9, weight decay 5e-4, batch 128,
 lr 0.01, [0, 255] pixels minus the training mean image; docs/SPEC.md) on Fashion-MNIST, with the
-changes a few-epoch budget needs, all in :data:`PROFILES` (measured in docs/REPRODUCTION.md §2):
+changes a few-epoch budget needs, all in :data:`alexnet.recipes.DEMO_PROFILES`:
 
 - the schedule: after the recipe's warm-up, the rate falls linearly from 0.01 to 0 at the last step
   (``linear``) instead of ÷10 on a plateau of the validation error, which a run this short never
-  reaches (0.890 with ``linear`` against 0.886 with ÷10 for the last epoch, 6 × 280 steps, one seed);
-- the size, for the CPU profile: images resized to :data:`CPU_INPUT_SIZE` px instead of 224 and
-  :data:`CPU_EPOCHS` epochs of :data:`CPU_STEPS_PER_EPOCH` batches (a fresh random part of the
-  shuffled training set each epoch: 2,240 steps, 4.8 passes over the data);
+  reaches;
+- the size, for the CPU profile: images resized to ``CPU_INPUT_SIZE`` px instead of 224 and
+  ``CPU_EPOCHS`` epochs of ``CPU_STEPS_PER_EPOCH`` batches (alexnet.recipes) (a fresh random part of the
+  shuffled training images each epoch: 2,240 steps of 128, 5.2 passes over the 55,000 not held out);
 - no augmentation in the CPU profile (``crops_flips=false``): the paper's crops and flips fight the
-  overfitting of 90 epochs; 4.8 passes do not overfit, and flips cost accuracy there (0.893 with
-  flips, 0.897 without, 6 × 280 steps, seed 0). The price: the net never saw a mirror image, so the
-  paper's 10-view test, which averages in the mirror, scores below the centre view;
-- on a CPU that multiplies bf16 in hardware (AVX-512 BF16 or AMX), bf16 autocast (1.64× the float32
-  step on such a 2-core host; the accuracy was the same within a seed's spread). ``--set amp=off``
-  keeps float32.
+  overfitting of 90 epochs, which a run of a few passes does not reach. The price: the net never saw
+  a mirror image, so the paper's 10-view test, which averages in the mirror, scores below the centre
+  view;
+- on a CPU that multiplies bf16 in hardware (AVX-512 BF16 or AMX), bf16 autocast; ``--set amp=off``
+  keeps float32;
+- a validation split: ``DEMO_HOLDOUT`` (alexnet.recipes) of the 60,000 training images are held out (fixed by
+  ``holdout_seed``; :mod:`alexnet.data.holdout`). Every epoch's evaluation reads them; the 10,000
+  test images are evaluated once, after training.
 
-``profile="auto"`` picks ``full`` (224 px, all 60,000 images per epoch, flips) on a GPU, ``cpu``
-otherwise. The test accuracy is the last epoch's evaluation of the final weights on all 10,000 test
-images (the view: the whole image resized to the input size); ``test_accuracy_10_views`` is the
-paper's test of the same weights (softmax averaged over its 10 views, which for a whole image are the
-image and its mirror), in the precision of training.
+These choices were made by comparing runs on the 10,000 test images, before the validation split
+existed (docs/REPRODUCTION.md §2 says which, on how many seeds); re-choosing them on the validation
+split, and re-measuring the profile on three seeds, is still to be done.
+
+``profile="auto"`` picks ``full`` (224 px, every training image per epoch, flips) on a GPU, ``cpu``
+otherwise. report.json gives validation and test accuracy side by side (``accuracy_table``), each
+with the centre view (the whole image resized to the input size) and the paper's 10-view test of the
+same weights (softmax averaged over its 10 views, which for a whole image are the image and its
+mirror), in the precision of training. ``provenance`` says where and from which commit it ran.
 """
 
 from __future__ import annotations
@@ -46,27 +52,17 @@ import torch
 
 from . import stop
 from .atomic import atomic_write_text
-from .config import Config, resolve_config
+from .config import Config
+from .data.holdout import split_name
 from .data.open import open_data
-from .device import cpu_has_native_bf16, resolve_device
+from .device import cpu_amp, resolve_device, resolve_precision
 from .evaluate.from_weights import evaluate_weights
+from .provenance import provenance
+from .recipes import DEMO_PROFILES, resolve_config
 from .train.checkpoint import CHECKPOINT_NAME
 from .train.curves import curves_figure
-from .train.loop import resolve_amp
 from .train.runner import read_run_config, run_training
 from .weights import WEIGHTS_NAME
-
-CPU_INPUT_SIZE = 64
-CPU_EPOCHS = 8
-CPU_STEPS_PER_EPOCH = 280
-FULL_EPOCHS = 5
-
-PROFILES: dict[str, dict[str, Any]] = {
-    "full": {"epochs": FULL_EPOCHS, "schedule": "linear"},
-    "cpu": {"input_size": CPU_INPUT_SIZE, "epochs": CPU_EPOCHS, "max_steps_per_epoch": CPU_STEPS_PER_EPOCH,
-            "schedule": "linear", "crops_flips": False},
-}
-
 
 def schedule_text(cfg: Config) -> str:
     """The schedule in words, for report.json."""
@@ -86,30 +82,117 @@ def augmentation_text(cfg: Config) -> str:
 
 
 def demo_config(data: str | None, profile: str, device: str, overrides: dict[str, Any] | None = None) -> Config:
-    """The paper recipe with the profile's changes; on a CPU that multiplies bf16 in hardware
-    (:func:`alexnet.device.cpu_has_native_bf16`) also bf16 autocast, unless ``overrides`` set ``amp``."""
-    precision = {}
-    if torch.device(device).type == "cpu" and "amp" not in (overrides or {}) and cpu_has_native_bf16():
-        precision = {"amp": "bf16"}
+    """The paper recipe with the profile's changes; on a CPU the fastest precision of the host
+    (:func:`alexnet.device.cpu_amp`: bf16 autocast where bf16 is multiplied in hardware), unless
+    ``overrides`` set ``amp``."""
+    precision = {} if "amp" in (overrides or {}) or torch.device(device).type != "cpu" else {"amp": cpu_amp(device)}
     return resolve_config("paper", {"dataset": "fashion-mnist", "data": data, "device": device,
-                                    **PROFILES[profile], **precision, **(overrides or {})})
+                                    **DEMO_PROFILES[profile], **precision, **(overrides or {})})
 
 
 def time_breakdown(started: float, prepare_seconds: float, history: list[dict[str, Any]],
-                   ten_view_seconds: float = 0.0) -> dict[str, float]:
+                   final_seconds: float = 0.0) -> dict[str, float]:
     """Where the demo's time went, in seconds. ``scripts/demo.sh`` exports ``ALEXNET_DEMO_STARTED``
-    (its start, before the set-up), so the set-up (virtual environment, packages, Fashion-MNIST's
-    Debian package) is counted too when the demo runs from there."""
+    (its start, before the set-up), so the set-up (virtual environment, packages) is counted too when
+    the demo runs from there; a first run's download of Fashion-MNIST falls in ``prepare_data``. ``final_tests``: the test set's
+    centre view and the 10-view tests, after training."""
     now = time.time()
     sh_started = float(os.environ.get("ALEXNET_DEMO_STARTED") or started)
     train = sum(h["seconds"] for h in history)
     evaluate = sum(h.get("val_seconds", 0.0) for h in history)
     out = {"setup": started - sh_started, "prepare_data": prepare_seconds, "train_steps": train,
-           "evaluate": evaluate, "evaluate_10_views": ten_view_seconds}
+           "evaluate": evaluate, "final_tests": final_seconds}
     # start-up, checkpoints, weights, curves
-    out["other"] = (now - started) - prepare_seconds - train - evaluate - ten_view_seconds
+    out["other"] = (now - started) - prepare_seconds - train - evaluate - final_seconds
     out["total"] = now - sh_started
     return {k: round(v, 1) for k, v in out.items()}
+
+
+def final_tests(out: Path, cfg: Config, dev: torch.device, summary: dict[str, Any]) -> dict[str, Any]:
+    """The figures the report puts side by side: validation and test, centre view and the paper's
+    10 views, in the precision of training. With ``holdout`` (the profiles' 5,000) the validation
+    images are held out of the training split and the test set is tested once, at the end; with
+    ``holdout=0`` there is no validation split and the epochs' evaluations were on the test set."""
+    started = time.time()
+    data, final = cfg.data or cfg.dataset, summary["history"][-1]
+    precision = resolve_precision(dev, cfg.amp, cfg.channels_last)   # the 10-view tests in the epochs' precision
+    bf16 = precision.autocast is not None
+
+    def ten_views(split: str) -> dict[str, Any]:
+        return evaluate_weights([out / WEIGHTS_NAME], data, split=split, views=10, batch_size=cfg.batch_size,
+                                workers=cfg.workers, device=str(dev), progress=False, bf16=bf16)
+
+    test = summary.get("test") or {"test_top1_error": final["val_top1_error"],
+                                   "test_top5_error": final["val_top5_error"], "test_images": final["val_images"]}
+    ten = ten_views("val")
+    figures: dict[str, Any] = {
+        "test_accuracy": 1.0 - test["test_top1_error"], "test_top1_error": test["test_top1_error"],
+        "test_top5_error": test["test_top5_error"], "test_images": test["test_images"],
+        # the paper's test (section 6): the softmax averaged over 10 views; at the CPU profile's input
+        # the net sees the whole image, so these are the image and its mirror
+        "test_accuracy_10_views": 1.0 - ten["top1_error"], "test_top5_error_10_views": ten["top5_error"],
+        "validation_accuracy": None, "validation_accuracy_10_views": None, "validation_images": 0,
+        "precision": precision.name}
+    if cfg.holdout:
+        held = ten_views(split_name(cfg.holdout, cfg.holdout_seed))
+        figures.update(validation_accuracy=1.0 - final["val_top1_error"],
+                       validation_accuracy_10_views=1.0 - held["top1_error"], validation_images=final["val_images"],
+                       validation_split=f"{cfg.holdout} of the training images, held out by seed {cfg.holdout_seed} "
+                                        f"(split {split_name(cfg.holdout, cfg.holdout_seed)}); every epoch's "
+                                        f"evaluation and every choice of the profile read these; the test images "
+                                        f"were evaluated once, after training")
+    figures["accuracy_table"] = {"validation": {"centre view": figures["validation_accuracy"],
+                                                "10 views": figures["validation_accuracy_10_views"]},
+                                 "test": {"centre view": figures["test_accuracy"],
+                                          "10 views": figures["test_accuracy_10_views"]}}
+    figures["final_tests_seconds"] = time.time() - started
+    return figures
+
+
+def report_of(out: Path, cfg: Config, dev: torch.device, summary: dict[str, Any], profile: str, resume: bool,
+              figures: dict[str, Any], started: float, prepare_seconds: float) -> dict[str, Any]:
+    """report.json's content (see the module docstring)."""
+    history = summary["history"]
+    val_key = "validation_accuracy" if cfg.holdout else "test_accuracy"
+    return {
+        "provenance": provenance(dev),
+        **{k: v for k, v in figures.items() if k != "final_tests_seconds"},
+        "arch": cfg.arch,
+        "model": dict(cfg.model),
+        "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
+        "cpu_threads": torch.get_num_threads(),
+        "profile": profile,
+        "recipe": cfg.recipe,
+        "optimizer": cfg.optimizer, "lr": cfg.lr, "momentum": cfg.momentum, "weight_decay": cfg.weight_decay,
+        "batch_size": cfg.batch_size,
+        "schedule": schedule_text(cfg),
+        "input_size": cfg.input_size,
+        "epochs": cfg.epochs,
+        "steps": summary["step"],
+        "steps_per_epoch": cfg.max_steps_per_epoch or None,
+        "train_images_seen": summary["step"] * cfg.batch_size,
+        "train_subset": (f"a fresh random part of {cfg.max_steps_per_epoch * cfg.batch_size} images per epoch (the "
+                         f"first {cfg.max_steps_per_epoch} batches of each epoch's shuffled order)"
+                         if cfg.max_steps_per_epoch else "all training images per epoch")
+                        + (f", the {cfg.holdout} held-out validation images excluded" if cfg.holdout else ""),
+        "augmentation": augmentation_text(cfg),
+        "per_epoch": [{"epoch": h["epoch"] + 1, "train_loss": h["train_loss"],
+                       "train_accuracy": 1.0 - h["train_top1_error"],
+                       val_key: 1.0 - h["val_top1_error"], "lr": h["lr"], "seconds": h["seconds"]}
+                      for h in history],
+        "train_seconds": sum(h["seconds"] for h in history),
+        "seconds": time.time() - started,
+        "time": time_breakdown(started, prepare_seconds, history, figures["final_tests_seconds"]),
+        "resumed": resume,
+        "weights": str(out / WEIGHTS_NAME),
+        "note": (f"CPU profile: input resized to {cfg.input_size}×{cfg.input_size} instead of 224 and "
+                 f"{cfg.max_steps_per_epoch} batches per epoch instead of a full pass, to fit a few minutes on "
+                 f"two CPU cores" + ("; trained without flips, so the 10-view test (which averages in the mirror "
+                                     "image) scores below the centre view" if not cfg.crops_flips else "")
+                 if profile == "cpu" else
+                 "full profile: 224×224 input, all training images each epoch"),
+    }
 
 
 def run_demo(out: str | Path = "runs/demo", data: str | Path | None = None, *, device: str = "auto",
@@ -120,7 +203,7 @@ def run_demo(out: str | Path = "runs/demo", data: str | Path | None = None, *, d
     dev = resolve_device(device)
     if profile == "auto":
         profile = "full" if dev.type == "cuda" else "cpu"
-    if profile not in PROFILES:
+    if profile not in DEMO_PROFILES:
         raise ValueError(f"unknown demo profile {profile!r}; use auto, full or cpu")
     if (out / WEIGHTS_NAME).exists() and (out / "report.json").exists():
         raise ValueError(f"{out} already holds a finished demo (report.json); choose another --out")
@@ -135,58 +218,8 @@ def run_demo(out: str | Path = "runs/demo", data: str | Path | None = None, *, d
         raise KeyboardInterrupt(f"demo interrupted; run the same command again to resume it from {out}")
     stop.check("the demo (trained; the 10-view test and report.json were not made)")
     cfg = read_run_config(out)
-    history = summary["history"]
-    final = history[-1]
-    bf16 = resolve_amp(cfg, dev) is not None    # the 10-view test in the precision of the epochs' tests
-    ten = evaluate_weights([out / WEIGHTS_NAME], cfg.data or cfg.dataset, views=10, batch_size=cfg.batch_size,
-                           workers=cfg.workers, device=str(dev), progress=False, bf16=bf16)
-    report = {
-        "test_accuracy": 1.0 - final["val_top1_error"],
-        "test_top1_error": final["val_top1_error"],
-        "test_top5_error": final["val_top5_error"],
-        "test_images": final["val_images"],
-        # the paper's test (section 6): the softmax averaged over 10 views; at the CPU profile's input
-        # the net sees the whole image, so these are the image and its mirror
-        "test_accuracy_10_views": 1.0 - ten["top1_error"],
-        "test_top5_error_10_views": ten["top5_error"],
-        "arch": cfg.arch,
-        "model": dict(cfg.model),
-        "device": str(dev),
-        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
-        "cpu_threads": torch.get_num_threads(),
-        "precision": "bf16 autocast" if bf16 else "float32",
-        "profile": profile,
-        "recipe": cfg.recipe,
-        "optimizer": cfg.optimizer, "lr": cfg.lr, "momentum": cfg.momentum, "weight_decay": cfg.weight_decay,
-        "batch_size": cfg.batch_size,
-        "schedule": schedule_text(cfg),
-        "input_size": cfg.input_size,
-        "epochs": cfg.epochs,
-        "steps": summary["step"],
-        "steps_per_epoch": cfg.max_steps_per_epoch or None,
-        "train_images_seen": summary["step"] * cfg.batch_size,
-        "train_subset": (f"a fresh random part of {cfg.max_steps_per_epoch * cfg.batch_size} images per epoch (the "
-                         f"first {cfg.max_steps_per_epoch} batches of each epoch's shuffled order)"
-                         if cfg.max_steps_per_epoch else "all 60,000 training images per epoch"),
-        "augmentation": augmentation_text(cfg),
-        "per_epoch": [{"epoch": h["epoch"] + 1, "train_loss": h["train_loss"],
-                       "train_accuracy": 1.0 - h["train_top1_error"],
-                       "test_accuracy": 1.0 - h["val_top1_error"], "lr": h["lr"], "seconds": h["seconds"]}
-                      for h in history],
-        "train_seconds": sum(h["seconds"] for h in history),
-        "seconds": time.time() - started,
-        "time": time_breakdown(started, prepare_seconds, history, ten["seconds"]),
-        "resumed": resume,
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "torch": torch.__version__,
-        "weights": str(out / WEIGHTS_NAME),
-        "note": (f"CPU profile: input resized to {cfg.input_size}×{cfg.input_size} instead of 224 and "
-                 f"{cfg.max_steps_per_epoch} batches per epoch instead of the full 468, to fit a few minutes on "
-                 f"two CPU cores" + ("; trained without flips, so the 10-view test (which averages in the mirror "
-                                     "image) scores below the centre view" if not cfg.crops_flips else "")
-                 if profile == "cpu" else
-                 "full profile: 224×224 input, all training images each epoch"),
-    }
+    figures = final_tests(out, cfg, dev, summary)
+    report = report_of(out, cfg, dev, summary, profile, resume, figures, started, prepare_seconds)
     curves_figure(out, out / "curves.png", title=f"{cfg.arch} on Fashion-MNIST ({cfg.input_size} px, {cfg.recipe} "
                                                   f"recipe, {profile} profile)")
     atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")

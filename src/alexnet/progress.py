@@ -15,6 +15,8 @@ tqdm's; elsewhere (a log file, CI, a pipe) one line ``DESC: DONE/TOTAL UNIT (R U
 is printed every ``interval_s`` seconds and once at the end. ``log``: a
 :class:`alexnet.jsonl.JsonlWriter` that receives a ``progress`` record (``desc``, ``done``,
 ``total``, ``per_s``, ``elapsed_s`` and the extra fields) at the same intervals and at the end.
+``extra``: a function returning more fields, called only when a line or record is written (for
+numbers whose reading costs a device sync, as a running error).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from tqdm import tqdm
 
@@ -43,13 +45,15 @@ class Progress:
 
     def __init__(self, total: int | None = None, desc: str = "", *, unit: str = "it", initial: int = 0,
                  show: bool | None = None, log: JsonlWriter | None = None, interval_s: float = 10.0,
-                 stream: TextIO | None = None, leave: bool = True):
+                 stream: TextIO | None = None, leave: bool = True,
+                 extra: Callable[[], dict[str, Any]] | None = None):
         self.total, self.desc, self.unit = total, desc, unit
         self.done = initial
         self.stream = stream or sys.stderr
         self.show = is_main_process() if show is None else show
         self.log = log if (log is not None and is_main_process()) else None
         self.interval_s = interval_s
+        self.extra = extra      # fields computed only when a line or record is written (a device sync)
         self.fields: dict[str, Any] = {}
         self._started = self._last = time.monotonic()
         self._initial = initial
@@ -58,6 +62,11 @@ class Progress:
             self._bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, file=self.stream,
                              dynamic_ncols=True, leave=leave, smoothing=0.1)
         self._closed = False
+
+    @property
+    def is_bar(self) -> bool:
+        """Whether a bar is drawn (a terminal); else progress is written as lines."""
+        return self._bar is not None
 
     # -- reporting -------------------------------------------------------------------------------
     @property
@@ -79,6 +88,8 @@ class Progress:
 
     def _emit(self) -> None:
         self._last = time.monotonic()
+        if self.extra is not None and self.done > self._initial:
+            self.fields.update(self.extra())
         if self.show and self._bar is None:
             print(self.line(), file=self.stream, flush=True)
         if self.log is not None:

@@ -4,7 +4,8 @@ benchmarks, gpu_check, explain and serve benchmarks) records its provenance with
     record = {"provenance": provenance(device), **results}
 
 The record holds the command line, the UTC date and time, the git commit of the source tree and
-whether it was dirty, the host's CPU model, its instruction-set flags that matter to PyTorch's
+whether it was dirty, the host (its name and this boot's id), the host's CPU model, its
+instruction-set flags that matter to PyTorch's
 kernels, its core count, the device, and the versions of Python, torch, torchvision and numpy.
 A value that cannot be found is ``None``, never a guess.
 """
@@ -100,12 +101,23 @@ def device_description(device: Any = None) -> str:
     return device.type
 
 
+def boot_id() -> str | None:
+    """This boot of this machine (Linux's ``/proc/sys/kernel/random/boot_id``): host names repeat
+    across machines (these sessions' hosts are all called ``vm``), a boot id does not, so reports
+    pair runs on one host by host name and boot id together."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
 def provenance(device: Any = None, *, argv: list[str] | None = None) -> dict[str, Any]:
     """Everything a reader needs to know where a result came from (see the module's docstring)."""
     import torch
     return {"command": command_line(argv),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            **git_state(), "host": platform.node(), **cpu_info(), "device": device_description(device),
+            **git_state(), "host": platform.node(), "boot_id": boot_id(), **cpu_info(),
+            "device": device_description(device),
             "torch_threads": torch.get_num_threads(), "platform": platform.platform(), "versions": versions()}
 
 

@@ -24,7 +24,8 @@ def non_negative_int(text: str) -> int:
 
 
 def add_device(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto", help="auto (CUDA when available, else the CPU), cpu, cuda, cuda:1, ...")
+    p.add_argument("--device", default="auto",
+                   help="auto (CUDA, else Apple's MPS, else the CPU), cpu, cuda, cuda:1, mps, ...")
 
 
 def add_weights(p: argparse.ArgumentParser, name: str = "weights") -> None:

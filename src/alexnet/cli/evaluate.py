@@ -38,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="OUT directory of `alexnet prepare`, an ImageFolder, a Fashion-MNIST idx directory, "
                                   "or `fashion-mnist` (prepared once into $ALEXNET_CACHE or ~/.cache/alexnet); "
                                   "default: the data recorded in the weights")
-    p.add_argument("--split", default="val", help="split of the prepared data to evaluate (default: val)")
+    p.add_argument("--split", default="val", help="split of the prepared data to evaluate (default: val); "
+                                                  "holdout:N:SEED: the N training images a run with holdout=N held out")
     p.add_argument("--views", type=int, choices=(1, 10), default=1,
                    help="1: centre crop; 10: four corners + centre and their flips, softmaxes averaged")
     p.add_argument("--ensemble", nargs="+", default=[], metavar="WEIGHTS",

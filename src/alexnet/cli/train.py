@@ -7,23 +7,32 @@ import json
 import sys
 from pathlib import Path
 
-from .args import WEIGHTS_HELP, add_device, is_main_process, non_negative_int, positive_int
+from .args import WEIGHTS_HELP, add_device, is_main_process
 
 ORDER = 30
 
-# Explicit flags that are shorthands for --set KEY=VALUE.
-FLAG_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "input_size", "seed", "workers", "device", "arch",
-             "dataset", "data")
+# Config keys with a flag of their own (--batch-size for --set batch_size=...): type, bounds and help
+# come from the Config field.
+FIELD_FLAGS = ("epochs", "batch_size", "lr", "weight_decay", "input_size", "seed", "workers")
+# Flags that are shorthands for --set KEY=VALUE.
+FLAG_KEYS = (*FIELD_FLAGS, "device", "arch", "dataset", "data")
+
+
+def _field_type(name: str):
+    from alexnet.config import parse_field
+
+    def parse(text: str):
+        try:
+            return parse_field(name, text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    return parse
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--epochs", type=positive_int, help="number of epochs")
-    p.add_argument("--batch-size", type=positive_int, help="global batch (split over torchrun's processes)")
-    p.add_argument("--lr", type=float, help="initial learning rate")
-    p.add_argument("--weight-decay", type=float, help="weight decay")
-    p.add_argument("--input-size", type=positive_int, help="side of the images the net sees")
-    p.add_argument("--seed", type=non_negative_int, help="seed of the initial weights, data order, augmentation, dropout")
-    p.add_argument("--workers", type=non_negative_int, help="decoding threads")
+    from alexnet.config import field_help
+    for name in FIELD_FLAGS:
+        p.add_argument("--" + name.replace("_", "-"), type=_field_type(name), help=field_help(name))
     add_device(p)
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the training step")
     p.add_argument("--config", help="JSON (or .toml) file of config keys")
@@ -65,7 +74,7 @@ def _training(command: str, run) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from alexnet.config import resolve_config
+    from alexnet.recipes import resolve_config
     from alexnet.train.runner import run_training
     overrides = _overrides(args)
     resume = args.resume
@@ -96,7 +105,8 @@ def run_demo(args: argparse.Namespace) -> int:
     from alexnet.config import parse_set
     from alexnet.demo import run_demo as demo
     report = demo(args.out, args.data, device=args.device, profile=args.profile, overrides=parse_set(args.set))
-    print(json.dumps({k: report[k] for k in ("test_accuracy", "test_accuracy_10_views", "arch", "optimizer", "device",
+    print(json.dumps({k: report[k] for k in ("validation_accuracy", "validation_accuracy_10_views", "test_accuracy",
+                                             "test_accuracy_10_views", "arch", "optimizer", "device",
                                              "profile", "input_size",
                                              "epochs", "steps", "seconds")}, indent=2))
     print(f"report: {Path(args.out) / 'report.json'}  curves: {Path(args.out) / 'curves.png'}")
@@ -104,7 +114,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    from alexnet.config import recipe_names
+    from alexnet.recipes import recipe_names
     from alexnet.models import list_models
 
     p = subparsers.add_parser(

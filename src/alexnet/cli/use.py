@@ -15,9 +15,14 @@ ORDER = 50
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from alexnet.use.layers import CONV_LAYERS, FEATURE_LAYERS
-    from alexnet.use.retrieve import BACKENDS, FAISS_MIN_ROWS
+    _register_predict(subparsers)
+    _register_features(subparsers)
+    _register_retrieve(subparsers)
+    _register_visualize(subparsers)
+    _register_export(subparsers)
 
+
+def _register_predict(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "predict", help="top-k classes of images (files or directories)",
         description="Top-k classes with probabilities for each image. Directories are walked "
@@ -33,8 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_device(p)
     p.set_defaults(func=run_predict)
 
-    p = subparsers.add_parser(
-        "features", help="fc7/fc6/pool5 vectors of images into a retrieval index",
+
+def _register_features(subparsers: argparse._SubParsersAction) -> None:
+    from alexnet.use.activations import FEATURE_LAYERS
+    p = subparsers.add_parser("features", help="fc7/fc6/pool5 vectors of images into a retrieval index",
         description="Extract the paper's 4096-d fc7 vectors (after ReLU; or fc6, or flattened pool5) of "
                     "every image and write them with their paths to a safetensors index for "
                     "`alexnet retrieve`. A JSONL progress log is written beside it (OUT.log.jsonl).")
@@ -46,8 +53,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_device(p)
     p.set_defaults(func=run_features)
 
-    p = subparsers.add_parser(
-        "retrieve", help="nearest images to queries by Euclidean fc7 distance (Figure 4, right)",
+
+def _register_retrieve(subparsers: argparse._SubParsersAction) -> None:
+    from alexnet.use.retrieve import BACKENDS, FAISS_MIN_ROWS
+    p = subparsers.add_parser("retrieve", help="nearest images to queries by Euclidean fc7 distance (Figure 4, right)",
         description="Nearest neighbours of each query image in an index made by `alexnet features`, by "
                     f"Euclidean distance. Exact search with torch; with --backend auto faiss "
                     f"(IndexFlatL2, also exact) is used when installed and the index has at least "
@@ -62,6 +71,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_device(p)
     p.set_defaults(func=run_retrieve)
 
+
+def _register_visualize(subparsers: argparse._SubParsersAction) -> None:
+    from alexnet.use.activations import CONV_LAYERS
     p = subparsers.add_parser("visualize", help="pictures: conv1 filters, feature maps, curves, predictions",
                               description="Draw a PNG of a trained net or a training run.")
     sub = p.add_subparsers(dest="picture", metavar="PICTURE", required=True)
@@ -88,8 +100,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_device(q)
     q.set_defaults(func=run_predictions)
 
-    p = subparsers.add_parser(
-        "export", help="export to ONNX or TorchScript, checked against PyTorch",
+
+def _register_export(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("export", help="export to ONNX or TorchScript, checked against PyTorch",
         description="Export the eval-mode net (input: preprocessed float images (N, C, S, S) at the "
                     "weights' crop size; output: logits) and check the file's outputs against "
                     "PyTorch's on a random batch before reporting success.")

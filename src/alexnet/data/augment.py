@@ -13,34 +13,22 @@ Every random choice comes from a ``torch.Generator`` argument (default: torch's 
 generator), drawn on the CPU and moved to the images' device, so the same generator seed gives
 the same augmentation on any device.
 
-PCA lighting: the paper adds Σ_i α_i λ_i p_i (α_i ~ N(0, σ)) without saying in which units λ
-is; ``lighting_scale`` chooses the reading (SPEC §2, docs/SPEC.md):
-
-- ``"eigenvalue"`` (fb.resnet.torch): 255 · Σ α_i λ_i p_i with λ the eigenvalues of the
-  covariance of [0, 1] pixels (ImageNet: ≈ 5.5 / 0.5 / 0.1 levels at σ = 0.1);
-- ``"stddev"``: Σ α_i √λ'_i p_i with √λ' the standard deviations of [0, 255] pixels along the
-  principal axes, as cuda-convnet2's ``convdata.py`` does (≈ 12 / 3.7 / 2.0 levels);
-- ``"cuda-convnet2"`` (the default): ``"stddev"`` and then, as cuda-convnet2, the whole
-  mean-subtracted training image multiplied by 1 / (1 + σ).
+PCA lighting (the statistics, the three readings of λ, the shift): :mod:`alexnet.data.lighting`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable, Literal, get_args
+from typing import Callable
 
 import numpy as np
 import torch
 
 from ..constants import IMAGENET_MEAN, IMAGENET_STD
-from .store import DatasetStats
+from .lighting import LIGHTING_SCALES, DatasetStats, LightingScale, lighting_magnitudes, lighting_shift
 
 __all__ = ["PaperTrainTransform", "RandomResizedCropTransform", "ViewTrainTransform", "crop_batch",
            "LIGHTING_SCALES"]
-
-LightingScale = Literal["cuda-convnet2", "stddev", "eigenvalue"]
-LIGHTING_SCALES = get_args(LightingScale)
-
 
 def _check_offsets(offsets: torch.Tensor, crop: int, h: int, w: int) -> None:
     if offsets.numel() and (offsets.min() < 0 or offsets[:, 0].max() + crop > h
@@ -141,8 +129,8 @@ class PaperTrainTransform:
                  flip: bool = True, lighting: bool = True, lighting_scale: LightingScale = "cuda-convnet2",
                  random_crop: bool = True):
         if stats is None:
-            raise ValueError("PaperTrainTransform needs stats= (store.stats(), or "
-                             "DatasetStats.fallback() when the train split's statistics are missing)")
+            raise ValueError("PaperTrainTransform needs stats= (store.stats(): the train split's mean image and "
+                             "PCA, which `alexnet prepare` computes)")
         if lighting_scale not in LIGHTING_SCALES:
             raise ValueError(f"lighting_scale must be one of {LIGHTING_SCALES}, got {lighting_scale!r}")
         self.crop, self.stats, self.alphastd = crop, stats, alphastd
@@ -178,9 +166,7 @@ class PaperTrainTransform:
     def magnitudes(self) -> np.ndarray:
         """(C,) what each α_i multiplies, in [0, 255] units: 255·λ_i ("eigenvalue") or the standard
         deviation 255·√λ_i along p_i ("stddev", "cuda-convnet2"), λ the eigenvalues of [0, 1] pixels."""
-        eigval = np.asarray(self.stats.eigval, np.float64)
-        scale = float(self.stats.pixel_scale)
-        return eigval * scale if self.lighting_scale == "eigenvalue" else np.sqrt(np.clip(eigval, 0, None)) * scale
+        return lighting_magnitudes(self.stats, self.lighting_scale)
 
     def lighting_shift(self, alphas: torch.Tensor) -> torch.Tensor:
         """(B, C) per-image RGB shift in [0, 255] units: ``Σ_i α_i m_i p_i`` (m: :meth:`magnitudes`)."""
@@ -188,8 +174,7 @@ class PaperTrainTransform:
         if device not in self._eig:
             self._eig[device] = (torch.as_tensor(self.magnitudes(), dtype=torch.float32, device=device),
                                  torch.as_tensor(self.stats.eigvec, dtype=torch.float32, device=device))
-        magnitude, eigvec = self._eig[device]
-        return (alphas.float() * magnitude) @ eigvec.T
+        return lighting_shift(alphas, *self._eig[device])
 
     def mean_flipped(self, device) -> torch.Tensor:
         """The mean image mirrored left-right (cached): the flipped crop at x is a plain slice."""

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-FORMAT = "alexnet-prepared/1"
+STORE_FORMAT = "alexnet-prepared/1"
 SPLITS = ("train", "val")
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..atomic import atomic_write_text
+from ..download import alexnet_cache_dir
 from ..walk import walk_files
 from .store import PreparedStore
 
@@ -41,7 +42,7 @@ FASHION_MNIST = "fashion-mnist"
 
 def cache_dir() -> Path:
     """``$ALEXNET_CACHE`` or ``~/.cache/alexnet``: where sources are prepared automatically."""
-    return Path(os.environ.get("ALEXNET_CACHE") or Path.home() / ".cache" / "alexnet")
+    return alexnet_cache_dir()      # the one rule, shared with the Fashion-MNIST download
 
 
 @dataclass
@@ -164,7 +165,12 @@ def open_data(data: str | os.PathLike | None, dataset: str | None = None, *, pre
 def open_split(data: str | os.PathLike, split: str = "val") -> PreparedStore:
     """One split of ``data`` for evaluation. A prepared store needs only that split prepared;
     anything else is opened (and prepared once) by :func:`open_data`, so training and
-    evaluation share one prepared copy."""
+    evaluation share one prepared copy. ``holdout:N:SEED`` is the validation split a run with
+    ``holdout`` N held out of the training split (:mod:`alexnet.data.holdout`)."""
+    from .holdout import hold_out, parse_split_name
+    held = parse_split_name(split)
+    if held is not None:
+        return hold_out(open_split(data, "train"), *held)[1]
     p = Path(data)
     if str(data) != FASHION_MNIST and (p / "classes.json").is_file():
         return PreparedStore(p, split)

@@ -29,7 +29,9 @@ from .. import stop
 from ..atomic import atomic_path, atomic_write_text
 from ..jsonl import JsonlWriter
 from ..lock import exclusive
-from .format import (FORMAT, array_to_json, json_to_array, read_json, shard_bin, shard_index)
+from ..progress import Progress
+from .format import (STORE_FORMAT, array_to_json, json_to_array, read_json, shard_bin, shard_index)
+from .lighting import pca_from_sums
 from .process import JPEG_QUALITY, Skip, outer_sum, process_jpeg, process_raw, read_item, release_readers
 from .sources import Item, SplitSource, discover
 from .sources.ilsvrc import ilsvrc2012_names
@@ -99,7 +101,7 @@ def _class_list(out: Path, found: dict[str, SplitSource]) -> tuple[list[str], di
 
 
 def _plan_id(source: SplitSource, size: int, quality: int, chunk_size: int) -> str:
-    h = hashlib.sha1(f"{FORMAT}|{size}|{quality}|{chunk_size}|{source.encoding}".encode())
+    h = hashlib.sha1(f"{STORE_FORMAT}|{size}|{quality}|{chunk_size}|{source.encoding}".encode())
     for it in source.items:
         h.update(f"{it.source}\t{it.label}\t{it.size}\n".encode())
     return h.hexdigest()
@@ -165,23 +167,16 @@ def _write_stats(stats_dir: Path, sum_image, sum_rgb, sum_outer, n_images: int) 
     size, _, channels = sum_image.shape
     n_pixels = n_images * size * size
     mean_image = (sum_image / n_images).astype(np.float32)
-    mean_rgb = sum_rgb / n_pixels
-    cov_255 = sum_outer / n_pixels - np.outer(mean_rgb, mean_rgb)
-    cov_01 = cov_255 / 255.0 ** 2
-    eigval, eigvec = np.linalg.eigh(cov_01)
-    order = np.argsort(eigval)[::-1]
-    eigval, eigvec = np.clip(eigval[order], 0, None), eigvec[:, order]
+    pca_ = pca_from_sums(sum_rgb, sum_outer, n_pixels)
     stats_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(stats_dir / "mean_image.npy") as tmp:
         with open(tmp, "wb") as f:
             np.save(f, mean_image)
     pca = {
         "pixel_scale": 255.0, "images": int(n_images), "pixels": int(n_pixels),
-        "mean_rgb_255": mean_rgb.tolist(), "covariance_255": cov_255.tolist(),
-        "eigval": eigval.tolist(), "eigval_255": (eigval * 255.0 ** 2).tolist(),
-        "eigvec": eigvec.tolist(),
+        **{k: v.tolist() for k, v in pca_.items()},
         "note": "eigval: eigenvalues of the covariance of pixel values in [0,1] (the paper's lambda, "
-                "same scale as SPEC's fallback); eigval_255 = 255**2 * eigval (pixels in [0,255]); "
+                "same scale as SPEC's ImageNet values); "
                 "eigvec: column i is the eigenvector of eigval[i]; mean_image.npy: float32 (H,W,C) in "
                 "[0,255], computed from the stored (JPEG-decoded) pixels of the train split",
     }
@@ -191,12 +186,6 @@ def _write_stats(stats_dir: Path, sum_image, sum_rgb, sum_outer, n_images: int) 
 
 
 # -- the command ----------------------------------------------------------------------------------
-def _progress(total: int, desc: str, enabled: bool):
-    from tqdm import tqdm
-    return tqdm(total=total, desc=desc, unit="img", disable=not (enabled and sys.stderr.isatty()),
-                smoothing=0.1)
-
-
 def prepare(src, out, *, split: str = "all", size: int = 256, workers: int | None = None,
             strict: bool = False, progress: bool = True, chunk_size: int = CHUNK_SIZE,
             quality: int = JPEG_QUALITY) -> dict:
@@ -226,13 +215,13 @@ def _prepare_locked(src: Path, out: Path, found: dict, workers, size: int, quali
     for wnid, name in (ilsvrc2012_names(wnids) or {}).items():  # a source's own names come first
         names.setdefault(wnid, name)
     index_of = {w: i for i, w in enumerate(wnids)}
-    classes = {"format": FORMAT, "wnids": wnids, "names": [names.get(w, w) for w in wnids]}
+    classes = {"format": STORE_FORMAT, "wnids": wnids, "names": [names.get(w, w) for w in wnids]}
     if not (out / "classes.json").is_file():
         atomic_write_text(out / "classes.json", json.dumps(classes, indent=1))
     workers = max(1, workers or os.cpu_count() or 1)
     summary_path = out / "summary.json"
     summary = read_json(summary_path) if summary_path.is_file() else {}
-    summary.update({"format": FORMAT, "source": str(src), "classes_file": str(out / "classes.json")})
+    summary.update({"format": STORE_FORMAT, "source": str(src), "classes_file": str(out / "classes.json")})
     summary.setdefault("splits", {})
     with log:
         for name, source in found.items():
@@ -252,7 +241,7 @@ def _prepare_split(name: str, source: SplitSource, out: Path, index_of: dict[str
     for note in source.notes:
         print(f"prepare {name}: note: {note}", file=sys.stderr)
     image_size = size if source.image_size is not None else _native_size(source)
-    plan = {"format": FORMAT, "split": name, "plan_id": _plan_id(source, image_size, quality, chunk_size),
+    plan = {"format": STORE_FORMAT, "split": name, "plan_id": _plan_id(source, image_size, quality, chunk_size),
             "source_kind": source.kind, "image_size": image_size, "channels": source.channels,
             "encoding": source.encoding, "jpeg_quality": quality if source.encoding == "jpeg" else None,
             "chunk_size": chunk_size}
@@ -287,30 +276,27 @@ def _prepare_split(name: str, source: SplitSource, out: Path, index_of: dict[str
     t0 = time.time()
     tasks = ({"split_dir": str(split_dir), "chunk": c, "items": chunks[c], "size": image_size,
               "channels": source.channels, "encoding": source.encoding, "quality": quality} for c in todo)
-    bar = _progress(len(labelled), f"prepare {name}", progress)
-    bar.update(done_inputs)
-    last_line, processed = time.time(), 0
+    # progress=False: silent (a library call); True: a bar on a terminal, a line every 10 s elsewhere
+    bar = Progress(len(labelled), f"prepare {name}", unit="img", initial=done_inputs,
+                   show=None if progress else False)
     with stop.deferred():   # a signal stops between chunks, never inside the pool's machinery
         pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 and len(todo) > 1 else None
     try:
         results = pool.imap_unordered(_process_chunk, tasks) if pool else map(_process_chunk, tasks)
         for r in stop.deferred_iter(results, f"prepare {name} (finished shards are kept; run it again to go on)"):
-            processed += r["inputs"]
             bar.update(r["inputs"])
             log.write("chunk", split=name, **r)
-            if progress and bar.disable and time.time() - last_line > 10:
-                last_line = time.time()
-                print(f"prepare {name}: {done_inputs + processed}/{len(labelled)} files", file=sys.stderr)
     finally:
         bar.close()
         if pool is not None:
             pool.terminate()
             pool.join()
     seconds = time.time() - t0
-    meta = {"format": FORMAT, "split": name, "image_size": image_size, "channels": source.channels,
+    meta = {"format": STORE_FORMAT, "split": name, "image_size": image_size, "channels": source.channels,
             "encoding": source.encoding, "source_kind": source.kind, "plan_id": plan["plan_id"]}
     stats_dir = out / "stats" if name == "train" else None
     result = _finish_split(split_dir, len(chunks), pre_skipped, meta, len(index_of), stats_dir)
+    processed = bar.done - done_inputs
     result.update({"seconds": round(seconds, 3), "processed_inputs": processed, "reused_inputs": done_inputs,
                    "images_per_second": round(processed / seconds, 1) if seconds > 0 else None,
                    "workers": workers, "pixel_format": _pixel_format(source)})

@@ -5,14 +5,13 @@ square (PIL bilinear, antialiased when shrinking), after EXIF rotation and conve
 stored as JPEG (quality 90 by default). Files that cannot be read or decoded raise
 :class:`Skip` with a short reason and a detail.
 
-Speed (``alexnet prepare`` spends ~2.7 ms of CPU per ~500×375 JPEG, nearly all of it in C:
-decode ~0.9, resize ~0.85, encode ~0.3, decode of the stored JPEG ~0.3, statistics ~0.3): a
-plain YCbCr JPEG (no APP1 EXIF/XMP segment, no MPF, not shrunk by ``draft``) is decoded by
-simplejpeg without PIL parsing its header; everything else takes the PIL path, which stays
-the tested fallback when simplejpeg is missing. Both give the same pixels (tests compare them
-with the plain PIL implementation). Options that would be faster but change the stored pixels
-were measured and not used: DCT-scaled decoding to ≥ size (libjpeg's M/8 scales; −0.5 ms,
-pixels differ by up to 136), ``fastdct``/``fastupsample`` (≤ 4 % faster, differences up to 61).
+Speed (the measured throughput of ``alexnet prepare`` is in docs/BENCHMARKS.md, with its result
+file): nearly all the time is spent in C (decoding, resizing, encoding, the statistics). A plain
+YCbCr JPEG (no APP1 EXIF/XMP segment, no MPF, not shrunk by ``draft``) is decoded by simplejpeg
+without PIL parsing its header; everything else takes the PIL path, which stays the tested
+fallback when simplejpeg is missing. Both give the same pixels (tests compare them with the plain
+PIL implementation). Faster options that change the stored pixels are not used: DCT-scaled
+decoding (libjpeg's M/8 scales) and ``fastdct``/``fastupsample``.
 """
 
 from __future__ import annotations

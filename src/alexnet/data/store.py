@@ -20,45 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..constants import IMAGENET_MEAN, SPEC_IMAGENET_PCA
-from .format import FORMAT, SPLITS, read_json, shard_bin
-
-@dataclass
-class DatasetStats:
-    """The training set's "mean activity" and RGB PCA, the inputs of the paper's preprocessing.
-
-    - ``mean_image``: float32 (H, W, C), the per-pixel mean of the stored (256×256) train images,
-      pixels in [0, ``pixel_scale``] = [0, 255].
-    - ``eigval``: (C,) eigenvalues λ_i of the C×C covariance of pixel values **in [0, 1]**
-      (same scale as :data:`alexnet.constants.SPEC_IMAGENET_PCA`), largest first. The paper's PCA lighting adds
-      ``Σ_i α_i λ_i p_i`` in that scale, i.e. ``pixel_scale · Σ_i α_i λ_i p_i`` to [0, 255]
-      pixels. (Eigenvalues of the covariance of [0, 255] pixels are ``pixel_scale² · eigval``:
-      :attr:`eigval_255`.)
-    - ``eigvec``: (C, C), column i is the unit eigenvector p_i of ``eigval[i]``.
-    - ``pixel_scale``: 255.0 — the scale of ``mean_image`` and of the images it is subtracted from.
-    """
-
-    mean_image: np.ndarray
-    eigval: np.ndarray
-    eigvec: np.ndarray
-    pixel_scale: float = 255.0
-
-    @property
-    def eigval_255(self) -> np.ndarray:
-        return self.eigval * self.pixel_scale ** 2
-
-    @classmethod
-    def fallback(cls, image_size: int = 256) -> "DatasetStats":
-        """SPEC's ImageNet PCA and a constant mean image of torchvision's channel means.
-
-        For use only when no computed statistics exist (e.g. a store prepared without its
-        train split); say so wherever it is used.
-        """
-        mean = np.empty((image_size, image_size, 3), np.float32)
-        mean[:] = np.asarray(IMAGENET_MEAN, np.float32) * 255.0
-        return cls(mean, np.array(SPEC_IMAGENET_PCA["eigval"], np.float64),
-                   np.array(SPEC_IMAGENET_PCA["eigvec"], np.float64), 255.0)
-
+from .format import STORE_FORMAT, SPLITS, read_json, shard_bin
+from .lighting import DatasetStats
 
 def load_stats(root: str | os.PathLike) -> DatasetStats | None:
     """Read ``root/stats`` (written by prepare for the train split); None when absent."""
@@ -109,8 +72,8 @@ class PreparedStore:
             raise FileNotFoundError(f"{self.root} has no prepared split {split!r} "
                                     f"(complete splits: {', '.join(have) or 'none'})")
         self.meta = read_json(meta_path)
-        if self.meta.get("format") != FORMAT:
-            raise ValueError(f"{meta_path}: format {self.meta.get('format')!r}, expected {FORMAT!r}")
+        if self.meta.get("format") != STORE_FORMAT:
+            raise ValueError(f"{meta_path}: format {self.meta.get('format')!r}, expected {STORE_FORMAT!r}")
         with np.load(self.split_dir / "index.npz", allow_pickle=False) as idx:
             self.shards = idx["shard"].astype(np.int64)
             self.offsets = idx["offset"].astype(np.int64)

@@ -25,16 +25,20 @@ The description (a dict in the weights file; every default lives in :meth:`Prepr
   stored beside the weights (``preprocess.mean_image``) and subtracted at the stored size, so
   every view sees the mean at its own offset (the paper's "mean activity");
 - ``mean`` / ``std``: per-channel values (``pixel_scale`` units) subtracted / divided after that;
+- ``channel_order``: "RGB" (default) or "BGR" (Caffe's nets): the order of the channels the net
+  takes; ``mean_image``, ``mean`` and ``std`` are in that order too;
 - ``source_resize``: how a picture of any shape becomes stored-like. ``"square"`` (the paper,
   ``alexnet prepare``): its central square resized to S×S. ``"shorter-side"`` (torchvision's
   ``Resize(256)``): the shorter side resized to S (aspect kept, torchvision's size rounding), then
-  the central S×S square (torchvision's ``CenterCrop`` rounding). Both resize with Pillow's
-  bilinear filter (antialiased when shrinking), as prepare and torchvision do.
+  the central S×S square (torchvision's ``CenterCrop`` rounding). ``"squash"`` (Caffe's
+  ``convert_imageset --resize_height 256 --resize_width 256`` and its Python classifier): the
+  whole picture resized to S×S, aspect not kept. All resize with Pillow's bilinear filter
+  (antialiased when shrinking), as prepare and torchvision do.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Literal
 
 import numpy as np
@@ -47,7 +51,9 @@ from .process import central_square
 
 ViewFn = Callable[[Tensor], Tensor]
 VIEWS = (1, 10)
-SourceResize = Literal["square", "shorter-side"]
+SourceResize = Literal["square", "shorter-side", "squash"]
+SOURCE_RESIZES = ("square", "shorter-side", "squash")
+ChannelOrder = Literal["RGB", "BGR"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ class Preprocessing:
     std: tuple[float, ...] | None = None
     mean_image: bool = False
     source_resize: SourceResize = "square"
+    channel_order: ChannelOrder = "RGB"
 
     def __post_init__(self):
         if self.crop > self.resize:
@@ -71,8 +78,11 @@ class Preprocessing:
             raise ValueError(f"preprocessing channels must be 1 or 3, got {self.channels}")
         if self.pixel_scale not in (1.0, 255.0):
             raise ValueError(f"pixel_scale must be 255 (pixels in [0, 255]) or 1 ([0, 1]), got {self.pixel_scale}")
-        if self.source_resize not in ("square", "shorter-side"):
-            raise ValueError(f"source_resize must be 'square' or 'shorter-side', got {self.source_resize!r}")
+        if self.source_resize not in SOURCE_RESIZES:
+            raise ValueError(f"source_resize must be one of {SOURCE_RESIZES}, got {self.source_resize!r}")
+        if self.channel_order not in ("RGB", "BGR") or (self.channel_order == "BGR" and self.channels != 3):
+            raise ValueError(f"channel_order must be 'RGB' or, for 3 channels, 'BGR'; got {self.channel_order!r} "
+                             f"with {self.channels} channels")
         for name in ("mean", "std"):
             v = getattr(self, name)
             if v is not None and len(v) != self.channels:
@@ -98,7 +108,8 @@ class Preprocessing:
                    mean=None if mean is None else tuple(float(v) for v in mean),
                    std=None if std is None else tuple(float(v) for v in std),
                    mean_image=bool(d.get("mean_image", mean_image is not None)),
-                   source_resize=d.get("source_resize", "square"))
+                   source_resize=d.get("source_resize", "square"),
+                   channel_order=d.get("channel_order", "RGB"))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -144,7 +155,8 @@ def to_channels(x: Tensor, channels: int) -> Tensor:
 def make_view_fn(pre: Preprocessing, mean_image: Tensor | None = None, views: int = 1) -> ViewFn:
     """The view function of ``pre``: stored uint8 (B, C, S, S) → float32 (V, B, channels, crop, crop).
 
-    In order: to float (divided by 255 when ``pixel_scale`` is 1), to the net's channels, minus
+    In order: to float (divided by 255 when ``pixel_scale`` is 1), to the net's channels (and
+    their order: BGR reverses them), minus
     the mean image (C, S, S) when ``pre.mean_image``, resized to ``resize`` when it differs from S
     (bilinear, antialiased when shrinking), minus ``mean`` and divided by ``std``, then the centre
     crop (``views=1``) or the paper's 10 views (``views=10``).
@@ -182,6 +194,8 @@ def make_view_fn(pre: Preprocessing, mean_image: Tensor | None = None, views: in
         if pre.pixel_scale == 1.0:
             x = x / 255.0
         x = to_channels(x, pre.channels)
+        if pre.channel_order == "BGR":
+            x = x.flip(-3)
         if m_img is not None:
             x = x - m_img
         if pre.resize != pre.stored_size:
@@ -195,8 +209,22 @@ def make_view_fn(pre: Preprocessing, mean_image: Tensor | None = None, views: in
 
     # the paper's 10 views of an image the net sees whole (crop = the resized side) are five copies of
     # the image and five of its mirror: views 0 and 5 are the distinct ones (alexnet.evaluate.run)
-    to_views.distinct_views = slice(None, None, 5) if views == 10 and pre.crop == pre.resize else slice(None)
-    return to_views
+    whole = views == 10 and pre.crop == pre.resize
+    return ViewFunction(to_views, slice(None, None, 5) if whole else slice(None))
+
+
+@dataclass(frozen=True)
+class ViewFunction:
+    """A view function (stored uint8 (B, C, S, S) → (V, B, C, crop, crop)) that also says which of
+    its V views are distinct: ``distinct`` slices them out of the V (all of them unless the views
+    repeat, as the 10 views of an image seen whole do), so an average over the views may run over
+    the distinct ones only."""
+
+    fn: Callable[[Tensor], Tensor]
+    distinct: slice = field(default_factory=lambda: slice(None))
+
+    def __call__(self, images: Tensor) -> Tensor:
+        return self.fn(images)
 
 
 def _shorter_side_size(w: int, h: int, side: int) -> tuple[int, int]:
@@ -212,7 +240,8 @@ def pil_to_stored(images, pre: Preprocessing) -> Tensor:
 
     ``source_resize="square"``: the central square resized to S×S (exactly :mod:`alexnet.data.process`'s
     step, without the JPEG round trip). ``"shorter-side"``: torchvision's resize of the shorter
-    side to S, then its centre crop to S×S (top = round((H − S) / 2)).
+    side to S, then its centre crop to S×S (top = round((H − S) / 2)). ``"squash"``: the whole
+    picture resized to S×S (Caffe's).
     """
     out = []
     mode = "L" if pre.channels == 1 else "RGB"
@@ -222,6 +251,10 @@ def pil_to_stored(images, pre: Preprocessing) -> Tensor:
         s = pre.stored_size
         if pre.source_resize == "square":
             img = central_square(img, s)
+        elif pre.source_resize == "squash":
+            if img.size != (s, s):
+                from PIL import Image
+                img = img.resize((s, s), Image.Resampling.BILINEAR)
         else:
             size = _shorter_side_size(*img.size, s)
             if size != img.size:

@@ -10,9 +10,9 @@
 """
 
 from .from_weights import evaluate_weights
-from .metrics import RunningErrors, confusion_matrix, per_class_accuracy, topk_error, topk_hits
-from .report import format_result, paper_comparison
+from .metrics import RunningErrors, confusion_matrix, per_class_accuracy, topk_hits
+from .outputs import format_result, paper_comparison
 from .run import evaluate_model, predict_probs
 
 __all__ = ["RunningErrors", "confusion_matrix", "evaluate_model", "evaluate_weights", "format_result",
-           "paper_comparison", "per_class_accuracy", "predict_probs", "topk_error", "topk_hits"]
+           "paper_comparison", "per_class_accuracy", "predict_probs", "topk_hits"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -22,12 +21,14 @@ from ..data.loader import StoreLoader
 from ..data.open import open_split
 from ..data.sources.ilsvrc import ilsvrc2012_names
 from ..data.views import Preprocessing, make_view_fn
-from ..device import resolve_device
+from ..device import resolve_device, resolve_precision
 from ..jsonl import JsonlWriter
 from ..models import load
+from ..progress import Progress
+from ..provenance import provenance
 from ..weights import WEIGHTS_NAME, read_weights, resolve_weights_path
 from .metrics import RunningErrors, confusion_matrix, per_class_accuracy
-from .report import LOG_NAME, paper_comparison, write_outputs
+from .outputs import LOG_NAME, paper_comparison, write_outputs
 from .run import iter_log_probs
 
 PROGRESS_EVERY_S = 30
@@ -98,6 +99,38 @@ def evaluate_weights(weights: Sequence[str | os.PathLike], data: str | os.PathLi
     dev = resolve_device(device)
     models = [load(w) for w in weights]
     store = open_split(data, split)
+    _check_ensemble(paths, models, store, data, split)
+    view_fns = _view_fns(paths, models, store, data, views)
+    precision = resolve_precision(dev, "auto" if bf16 is None else bf16)
+    for model in models:
+        precision.prepare_model(model.to(dev))
+    # Raw stores (Fashion-MNIST: 28×28 grey) fit in memory whole; JPEG stores are streamed.
+    loader = StoreLoader(store, batch_size, shuffle=False, drop_last=False, workers=workers, device=dev,
+                         in_memory=store.encoding == "raw")
+    out = Path(out_dir) if out_dir is not None else None
+    log = JsonlWriter(out / LOG_NAME if out else None)
+    log.write("start", checkpoints=[str(p) for p in paths], data=str(data), split=split, views=views,
+              num_images=len(store), device=str(dev), batch_size=batch_size)
+    start = time.time()
+    metrics, pred, labels = _run(models, loader, view_fns, dev, precision, len(store), views, progress, log)
+    seconds = time.time() - start
+    result = {**metrics, "num_classes": store.num_classes, "views": views, "checkpoints": [str(p) for p in paths],
+              "data": str(data), "split": split, "device": str(dev), "seconds": round(seconds, 3),
+              "images_per_second": round(metrics["num_images"] / max(seconds, 1e-9), 1)}
+    confusion = confusion_matrix(pred, labels, store.num_classes)
+    acc = per_class_accuracy(confusion)
+    result.update(_class_summary(acc, list(store.class_names)))
+    result["paper"] = paper_comparison(result)
+    if out is not None:
+        result["provenance"] = provenance(dev)
+        result = write_outputs(out, result, confusion, acc, list(store.class_names))
+    log.write("end", **{k: v for k, v in result.items() if k not in ("paper", "files")})
+    log.close()
+    return result
+
+
+def _check_ensemble(paths: list[Path], models: list, store, data, split: str) -> None:
+    """Every net predicts the store's classes, in the store's order, under one class list."""
     first = models[0]
     for path, model in zip(paths, models):
         if model.num_classes != store.num_classes:
@@ -110,10 +143,12 @@ def evaluate_weights(weights: Sequence[str | os.PathLike], data: str | os.PathLi
     if not _same_classes(names, store):
         raise ValueError(f"{paths[0]} was trained with classes {names[:3]}…, the data has {store.class_names[:3]}…; "
                          f"the class order differs, so the scores would be meaningless")
-    class_names = list(store.class_names)
 
+
+def _view_fns(paths: list[Path], models: list, store, data, views: int) -> list:
+    """Each net's view function of the stored images (nets with the same preprocessing share one)."""
     view_fns, fn_of = [], {}
-    for model in models:
+    for path, model in zip(paths, models):
         pre = preprocessing_of(model, store.image_size)
         mean_image = model.weights_meta.mean_image if pre.mean_image else None
         key = (json.dumps(pre.to_dict(), sort_keys=True), id(mean_image))
@@ -121,65 +156,35 @@ def evaluate_weights(weights: Sequence[str | os.PathLike], data: str | os.PathLi
             fn_of[key] = make_view_fn(pre, mean_image, views=views)
         view_fns.append(fn_of[key])
         if pre.stored_size != store.image_size:
-            raise ValueError(f"{paths[len(view_fns) - 1]} takes views of {pre.stored_size}-pixel stored images, "
+            raise ValueError(f"{path} takes views of {pre.stored_size}-pixel stored images, "
                              f"{data} stores {store.image_size}-pixel ones; prepare the data with "
                              f"`alexnet prepare --size {pre.stored_size}`")
-        model.to(dev)
-        if dev.type == "cuda":
-            model.to(memory_format=torch.channels_last)
-    amp_dtype = torch.bfloat16 if (dev.type == "cuda" if bf16 is None else bf16) else None
+    return view_fns
 
-    # Raw stores (Fashion-MNIST: 28×28 grey) fit in memory whole; JPEG stores are streamed.
-    loader = StoreLoader(store, batch_size, shuffle=False, drop_last=False, workers=workers, device=dev,
-                         in_memory=store.encoding == "raw")
-    out = Path(out_dir) if out_dir is not None else None
-    log = JsonlWriter(out / LOG_NAME if out else None)
-    log.write("start", checkpoints=[str(p) for p in paths], data=str(data), split=split, views=views,
-              num_images=len(store), device=str(dev), batch_size=batch_size)
-    start = last = time.time()
+
+def _run(models, loader, view_fns, dev, precision, num_images: int, views: int, progress, log):
+    """(metrics, predicted classes, labels) of the view- and net-averaged softmax over the loader."""
     running = RunningErrors()
     all_pred, all_labels = [], []
-    bar_shown = sys.stderr.isatty() if progress is None else progress
-    batches = iter_log_probs(models, loader, view_fns, dev, amp_dtype, progress, f"evaluate {views}-view")
+    batches = iter_log_probs(models, loader, view_fns, dev, precision, progress=False)
+    bar = Progress(num_images, f"evaluate {views}-view", unit="img", show=progress, log=log,
+                   interval_s=PROGRESS_EVERY_S, extra=lambda: dict(zip(("top1_error", "top5_error"), running.errors())))
     try:
         for log_probs, labels in batches:
             running.update(log_probs, labels)
             all_pred.append(log_probs.argmax(dim=1).cpu())
             all_labels.append(labels.cpu())
-            now = time.time()
-            if now - last >= PROGRESS_EVERY_S:
-                last = now
-                top1, top5 = running.errors()
-                log.write("progress", images=running.n, of=len(store), top1_error=top1, top5_error=top5,
-                          images_per_second=running.n / (now - start))
-                if not bar_shown:  # no bar to watch: one line per interval instead
-                    print(f"evaluate: {running.n}/{len(store)} images, running top-1 error {100 * top1:.2f}%",
-                          file=sys.stderr, flush=True)
+            bar.update(labels.shape[0])
         metrics = running.result()
     finally:
         batches.close()
-    seconds = time.time() - start
-    pred, labels = torch.cat(all_pred), torch.cat(all_labels).long()
-    confusion = confusion_matrix(pred, labels, store.num_classes)
-    acc = per_class_accuracy(confusion)
+        bar.close()
+    return metrics, torch.cat(all_pred), torch.cat(all_labels).long()
+
+
+def _class_summary(acc: torch.Tensor, class_names: list[str]) -> dict:
+    """The mean per-class accuracy and the five worst classes (classes with images only)."""
     present = ~torch.isnan(acc)
     order = torch.argsort(acc.masked_fill(~present, float("inf")))[:min(5, int(present.sum()))]
-    result = {
-        **metrics,
-        "num_classes": store.num_classes,
-        "views": views,
-        "checkpoints": [str(p) for p in paths],
-        "data": str(data),
-        "split": split,
-        "device": str(dev),
-        "seconds": round(seconds, 3),
-        "images_per_second": round(metrics["num_images"] / max(seconds, 1e-9), 1),
-        "per_class_accuracy_mean": float(acc[present].mean()) if present.any() else None,
-        "worst_classes": [{"class": class_names[i], "accuracy": float(acc[i])} for i in order.tolist()],
-    }
-    result["paper"] = paper_comparison(result)
-    if out is not None:
-        result = write_outputs(out, result, confusion, acc, class_names)
-    log.write("end", **{k: v for k, v in result.items() if k not in ("paper", "files")})
-    log.close()
-    return result
+    return {"per_class_accuracy_mean": float(acc[present].mean()) if present.any() else None,
+            "worst_classes": [{"class": class_names[i], "accuracy": float(acc[i])} for i in order.tolist()]}

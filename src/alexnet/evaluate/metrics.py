@@ -21,14 +21,6 @@ def topk_hits(scores: Tensor, labels: Tensor, ks: tuple[int, ...] = (1, 5)) -> t
     return tuple(hit[:, :min(k, kmax)].any(dim=1).sum() for k in ks)
 
 
-def topk_error(scores: Tensor, labels: Tensor, k: int) -> float:
-    """Fraction of rows whose label is not among the k highest scores."""
-    if scores.shape[0] == 0:
-        raise ValueError("top-k error of no images")
-    (hits,) = topk_hits(scores, labels, (k,))
-    return 1.0 - hits.item() / scores.shape[0]
-
-
 class RunningErrors:
     """Top-1/top-5 hits and log-loss summed batch by batch, so evaluation keeps no (N, K) table."""
 

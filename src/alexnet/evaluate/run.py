@@ -14,41 +14,38 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from ..data.views import ViewFunction
+from ..device import Precision
+from ..progress import Progress
 from .metrics import RunningErrors
 
 ViewFn = Callable[[Tensor], Tensor]
 
 
-def progress_bar(total: int | None, desc: str, progress: bool | None, unit: str = "batch"):
-    """A tqdm bar on stderr: shown when ``progress`` is True, or (None) when stderr is a terminal."""
-    from tqdm.auto import tqdm
-    disable = (not sys.stderr.isatty()) if progress is None else not progress
-    return tqdm(total=total, desc=desc, unit=unit, disable=disable, leave=False, dynamic_ncols=True)
-
-
 def distinct_views(v: Tensor, fn: ViewFn) -> Tensor:
-    """The views ``fn`` returned, (V, B, C, h, w), without the repeats its ``distinct_views`` slice
-    (set by :func:`alexnet.data.views.make_view_fn`, decided once from the preprocessing) leaves out:
+    """The views ``fn`` returned, (V, B, C, h, w), without the repeats its ``distinct`` slice
+    (a :class:`alexnet.data.views.ViewFunction` from :func:`alexnet.data.views.make_view_fn`,
+    decided once from the preprocessing) leaves out:
     the paper's 10 views of an image the net sees whole (crop = the resized side, as Fashion-MNIST at
     64 px) are five copies of the image and five of its mirror, so the average over the 10 is the
     average over those 2 (exactly, in exact arithmetic), at a fifth of the cost. Other view
     functions keep every view."""
-    return v[getattr(fn, "distinct_views", slice(None))]
+    return v[fn.distinct] if isinstance(fn, ViewFunction) else v
 
 
 def batch_log_probs(models: Sequence[nn.Module], view_fns: Sequence[ViewFn], images: Tensor,
-                    device: torch.device, amp_dtype: torch.dtype | None = None) -> Tensor:
+                    device: torch.device, precision: Precision | None = None) -> Tensor:
     """log of the softmax averaged over views and models for one stored batch → (B, K) float32.
 
     Averaged in log space (logsumexp of log-softmaxes) so that a confidently wrong net's tiny
     probabilities keep their true log-loss instead of underflowing to 0.
     """
+    precision = precision or Precision()
     per_model = []
     views_of: dict[int, Tensor] = {}  # models sharing a view function share its views
     for model, fn in zip(models, view_fns):
@@ -61,10 +58,8 @@ def batch_log_probs(models: Sequence[nn.Module], view_fns: Sequence[ViewFn], ima
         v = views_of[id(fn)]
         num_views, batch = v.shape[:2]
         x = v.reshape(num_views * batch, *v.shape[2:])
-        if device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.float32,
-                            enabled=amp_dtype is not None):
+        x = precision.prepare_input(x)
+        with precision.autocast_context(device.type):
             logits = model(x)
         # Softmax in float32 even under bf16 autocast: averaging needs the precision.
         log_p = logits.float().log_softmax(dim=-1).view(num_views, batch, -1)
@@ -75,7 +70,7 @@ def batch_log_probs(models: Sequence[nn.Module], view_fns: Sequence[ViewFn], ima
     return torch.stack(per_model).logsumexp(dim=0) - math.log(len(per_model))
 
 
-def iter_log_probs(models, loader, view_fn, device, amp_dtype=None, progress=None, desc="evaluate"
+def iter_log_probs(models, loader, view_fn, device, precision=None, progress=None, desc="evaluate"
                    ) -> Iterator[tuple[Tensor, Tensor]]:
     """Yield (log probs (B, K), labels (B,)) on ``device`` for each batch, models in eval mode
     (each model's mode is restored afterwards)."""
@@ -90,14 +85,15 @@ def iter_log_probs(models, loader, view_fn, device, amp_dtype=None, progress=Non
     for m in models:
         m.eval()
     try:
-        with progress_bar(len(loader) if hasattr(loader, "__len__") else None, desc, progress) as bar:
+        with Progress(len(loader) if hasattr(loader, "__len__") else None, desc, unit="batch", show=progress,
+                      leave=False) as bar:
             for images, labels in loader:
                 # inference_mode only around the work, never across a yield: the caller's code
                 # between batches (a training loop's, too) must not run with autograd switched off.
                 with torch.inference_mode():
                     images = images.to(device, non_blocking=True)
                     labels = labels.to(device, non_blocking=True)
-                    log_probs = batch_log_probs(models, view_fns, images, device, amp_dtype)
+                    log_probs = batch_log_probs(models, view_fns, images, device, precision)
                 bar.update(1)
                 yield log_probs, labels
     finally:
@@ -106,18 +102,19 @@ def iter_log_probs(models, loader, view_fn, device, amp_dtype=None, progress=Non
 
 
 def predict_probs(models: nn.Module | Sequence[nn.Module], loader, view_fn: ViewFn | Sequence[ViewFn], *,
-                  device: str | torch.device, amp_dtype: torch.dtype | None = None,
+                  device: str | torch.device, precision: Precision | None = None,
                   progress: bool | None = None) -> tuple[Tensor, Tensor]:
     """Softmax probabilities for every image of ``loader``, averaged over views and models.
 
     ``models``: one net or a list (an ensemble; each already on ``device``). ``view_fn``: one
     view function for all, or one per model (nets trained with different preprocessing).
     ``loader`` yields ``(uint8 (B, C, H, W), int64 (B,))``. Returns (probs (N, K) float32,
-    labels (N,) int64) on the CPU, in loader order. ``amp_dtype``: e.g. ``torch.bfloat16`` for
-    autocast on CUDA; None runs in float32.
+    labels (N,) int64) on the CPU, in loader order. ``precision``: the autocast dtype and memory
+    format (:func:`alexnet.device.resolve_precision`; the models already in that format); None runs
+    in float32.
     """
     all_probs, all_labels = [], []
-    with contextlib.closing(iter_log_probs(models, loader, view_fn, device, amp_dtype, progress, "predict")) as it:
+    with contextlib.closing(iter_log_probs(models, loader, view_fn, device, precision, progress, "predict")) as it:
         for log_probs, labels in it:
             all_probs.append(log_probs.exp().cpu())
             all_labels.append(labels.cpu())
@@ -127,7 +124,7 @@ def predict_probs(models: nn.Module | Sequence[nn.Module], loader, view_fn: View
 
 
 def evaluate_model(model: nn.Module, loader, view_fn: ViewFn, *, device: str | torch.device,
-                   amp_dtype: torch.dtype | None = None, progress: bool | None = None) -> dict:
+                   precision: Precision | None = None, progress: bool | None = None) -> dict:
     """Top-1 / top-5 error and loss of one net on every image of ``loader``.
 
     Returns ``{"top1_error", "top5_error", "loss", "num_images"}``: errors are fractions;
@@ -135,7 +132,7 @@ def evaluate_model(model: nn.Module, loader, view_fn: ViewFn, *, device: str | t
     cross-entropy when there is one view).
     """
     running = RunningErrors()
-    with contextlib.closing(iter_log_probs(model, loader, view_fn, device, amp_dtype, progress)) as it:
+    with contextlib.closing(iter_log_probs(model, loader, view_fn, device, precision, progress)) as it:
         for log_probs, labels in it:
             running.update(log_probs, labels)
     return running.result()

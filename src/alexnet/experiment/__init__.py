@@ -2,8 +2,8 @@
 
 - :mod:`.ablations`: the switches (activation, lrn, pooling, towers, dropout, augmentation),
   their variants and the paper's figures;
-- :mod:`.presets`: smoke / cpu / gpu sizes and whether they fit the data;
-- :mod:`.runner`: variants × seeds, each a resumable training run; ``run_experiment``;
+- :data:`alexnet.recipes.PRESETS`: smoke / cpu / gpu sizes and whether they fit the data;
+- :mod:`.grid`: variants × seeds, each a resumable training run; ``run_experiment``;
 - :mod:`.report`: results.json, results.md (the paper beside each result), the curves figure.
 
     from alexnet.experiment import run_experiment
@@ -11,7 +11,7 @@
 """
 
 from .ablations import ABLATIONS, NAMES
-from .presets import PRESETS
-from .runner import run_experiment, steps_to_target, target_train_error
+from ..recipes import PRESETS
+from .grid import run_experiment, steps_to_target, target_train_error
 
 __all__ = ["ABLATIONS", "NAMES", "PRESETS", "run_experiment", "steps_to_target", "target_train_error"]

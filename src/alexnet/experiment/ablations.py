@@ -53,6 +53,9 @@ ABLATIONS: dict[str, Ablation] = {a.name: a for a in (
                     "a 4-layer CNN with ReLUs reached 25% training error on CIFAR-10 six times faster "
                     "than with tanh units (Figure 1)", paper_ratio=6.0),
          Comparison("relu", "tanh", "test_error", "not reported (Figure 1 shows training error only)")),
+        ("tanh trains here under the ReLU recipe (biases of 1, lr 0.01, dropout, crops and flips): this is not the "
+         "paper's Figure 1, where each net had its own learning rate and no regularisation; `alexnet experiment "
+         "figure1` runs that",),
     ),
     Ablation(
         "lrn", "model.lrn",

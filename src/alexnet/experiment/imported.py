@@ -16,6 +16,7 @@ kept (never overwritten by a file's record).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -28,6 +29,14 @@ from ..train.runner import CONFIG_NAME, complete_model_args
 from .ablations import ExperimentError
 
 RESULT_NAME = "result.json"          # a finished run's record, in its run directory
+
+
+def with_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """An earlier file's config with the config keys added since (``holdout``, ...) at their
+    defaults: the run trained what a config with those defaults trains."""
+    defaults = {f.name: f.default for f in dataclasses.fields(Config) if f.default is not dataclasses.MISSING}
+    return {**{k: v for k, v in defaults.items() if k not in config and k not in ("data", "dataset", "device")},
+            **config}
 
 
 def read_results(path: str | os.PathLike) -> dict[str, Any]:
@@ -58,8 +67,8 @@ def import_runs(files: Sequence[tuple[Path, dict[str, Any]]], *, name: str, pres
             continue
         differs = [f"{key}: {result.get(key)!r} there, {here!r} here"
                    for key, here in (("preset", preset), ("data", data)) if result.get(key) != here]
-        if result.get("config") != config:
-            old = result.get("config") or {}
+        old = with_defaults(result.get("config") or {})
+        if old != config:
             keys = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
             differs.append("config: " + ", ".join(f"{k} = {old.get(k)!r} there, {config.get(k)!r} here"
                                                   for k in keys))

@@ -2,7 +2,7 @@
 
 from .alexnet2012 import AlexNet2012
 from .d2l import AlexNetD2L
-from .layers import CeilPad2d, LocalResponseNorm
+from .lrn import CeilPad2d, LocalResponseNorm
 from .owt import AlexNetOWT
 from .registry import alexnet2012, alexnet_d2l, alexnet_owt, create, list_models, load, model_class
 

@@ -16,28 +16,31 @@ from typing import Literal, get_args
 from torch import nn
 
 from .hooks import FixedInputHooks
-from .layers import LRN_ALPHA_CONVENTIONS, AlphaConvention, CeilPad2d, LocalResponseNorm, ceil_rule_padding
+from .lrn import LRN_ALPHA_CONVENTIONS, AlphaConvention, CeilPad2d, LocalResponseNorm, ceil_rule_padding
 
 Pooling = Literal["overlapping", "non-overlapping"]
 Activation = Literal["relu", "tanh"]
-Init = Literal["cuda-convnet", "paper", "caffe"]
+Init = Literal["cuda-convnet", "paper", "caffe", "zero-bias"]
 POOLINGS, ACTIVATIONS, INITS = get_args(Pooling), get_args(Activation), get_args(Init)
 
 # Standard deviation of the N(0, σ) weights and the constant bias of each layer, per init.
 # "paper": section 5 as printed. "cuda-convnet": Krizhevsky's released two-GPU configuration
 # (cuda-convnet2, layers/layers-imagenet-2gpu-model.cfg: initW 0.03 for conv3-conv5, the paper's
-# biases). "caffe": bvlc_alexnet's train_val.prototxt.
+# biases). "caffe": bvlc_alexnet's train_val.prototxt. "zero-bias": cuda-convnet's weights, every
+# bias 0 (for tanh units: the biases of 1 exist to keep ReLUs in their positive range; Figure 1).
 _LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
 _BIAS_ONE = ("conv2", "conv4", "conv5", "fc6", "fc7")
 INIT_STD = {
     "paper": dict.fromkeys(_LAYERS, 0.01),
     "cuda-convnet": {**dict.fromkeys(_LAYERS, 0.01), "conv3": 0.03, "conv4": 0.03, "conv5": 0.03},
     "caffe": {**dict.fromkeys(_LAYERS, 0.01), "fc6": 0.005, "fc7": 0.005},
+    "zero-bias": {**dict.fromkeys(_LAYERS, 0.01), "conv3": 0.03, "conv4": 0.03, "conv5": 0.03},
 }
 INIT_BIAS = {
     "paper": {name: 1.0 if name in _BIAS_ONE else 0.0 for name in _LAYERS},
     "cuda-convnet": {name: 1.0 if name in _BIAS_ONE else 0.0 for name in _LAYERS},
     "caffe": {name: 0.1 if name in _BIAS_ONE else 0.0 for name in _LAYERS},
+    "zero-bias": dict.fromkeys(_LAYERS, 0.0),
 }
 
 # Kernels per conv layer for the two-tower net (both towers together) and for the paper's
@@ -51,7 +54,7 @@ def _pool_size(size: int, pooling: str) -> int:
     return (size - kernel) // stride + 1
 
 
-def pool5_size(input_size: int, pooling: str = "overlapping") -> int:
+def pool5_side(input_size: int, pooling: str = "overlapping") -> int:
     """Side of the pool5 maps for a square input (6 for 224 and 227 crops)."""
     n = ceil_rule_padding(input_size, 11, 4) + input_size
     n = (n - 11) // 4 + 1          # conv1
@@ -73,6 +76,8 @@ class AlexNet2012(FixedInputHooks, nn.Module):
         lrn: apply local response normalisation after the ReLUs of conv1 and conv2.
         lrn_alpha: "cuda-convnet" (α/n = 2e-5 multiplies the window sum: the code behind the
             paper's numbers, Caffe and PyTorch) or "literal" (α = 1e-4, the formula as printed).
+        lrn_k: the constant k of the LRN denominator (k + α'·Σa²)^β: 2 in the paper; 1 in Caffe
+            (bvlc_alexnet's weights were trained with it).
         lrn_per_tower: each tower normalises over its own maps (48 in norm1, 128 in norm2), as each
             GPU did; False lets the window cross the tower boundary. One tower: one group anyway.
         pooling: "overlapping" (3×3, stride 2; the paper) or "non-overlapping" (2×2, stride 2).
@@ -81,20 +86,23 @@ class AlexNet2012(FixedInputHooks, nn.Module):
         init: "cuda-convnet" (Krizhevsky's released values: N(0, 0.03) in conv3-conv5, N(0, 0.01)
             elsewhere, biases as the paper), "paper" (as printed: all weights N(0, 0.01); biases 1
             in conv2, conv4, conv5, fc6, fc7, 0 elsewhere) or "caffe" (bvlc_alexnet: biases 0.1
-            there, fc6/fc7 weights N(0, 0.005)). docs/SPEC.md says why the default is not "paper".
+            there, fc6/fc7 weights N(0, 0.005)) or "zero-bias" (cuda-convnet's weights, every bias 0:
+            the tanh net of `alexnet experiment figure1`). docs/SPEC.md says why the default is not
+            "paper".
         input_size: side of the square crops the net is built for; sets fc6's width.
             224 and 227 both give 6×6×256 pool5 maps (9216 inputs to fc6).
     """
 
     ARCH = "alexnet2012"
     #: The module whose output is each named layer (conv maps and fc vectors after their ReLU,
-    #: pool5 as fc6 sees it): what :mod:`alexnet.use.layers` reads.
+    #: pool5 as fc6 sees it): what :mod:`alexnet.use.activations` reads.
     LAYER_OUTPUTS = {"conv1": "features.relu1", "conv2": "features.relu2", "conv3": "features.relu3",
                      "conv4": "features.relu4", "conv5": "features.relu5", "pool5": "features.pool5",
                      "fc6": "pre_logits.relu6", "fc7": "pre_logits.relu7"}
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, *, towers: Literal[1, 2] = 2,
-                 lrn: bool = True, lrn_alpha: AlphaConvention = "cuda-convnet", lrn_per_tower: bool = True,
+                 lrn: bool = True, lrn_alpha: AlphaConvention = "cuda-convnet", lrn_k: float = 2.0,
+                 lrn_per_tower: bool = True,
                  pooling: Pooling = "overlapping", activation: Activation = "relu", dropout: float = 0.5,
                  init: Init = "cuda-convnet", input_size: int = 224):
         super().__init__()
@@ -126,7 +134,7 @@ class AlexNet2012(FixedInputHooks, nn.Module):
         def norm() -> nn.Module:
             if not lrn:
                 return nn.Identity()
-            return LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0, alpha_convention=lrn_alpha,
+            return LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=float(lrn_k), alpha_convention=lrn_alpha,
                                      groups=towers if lrn_per_tower else 1)
 
         self.features = nn.Sequential(OrderedDict([
@@ -142,7 +150,7 @@ class AlexNet2012(FixedInputHooks, nn.Module):
             ("conv5", nn.Conv2d(c4, c5, 3, padding=1, groups=groups)),  # → 13×13×256
             ("relu5", act()), ("pool5", pool()),                       # → 6×6×256
         ]))
-        side = pool5_size(input_size, pooling)
+        side = pool5_side(input_size, pooling)
         self.pool5_shape = (c5, side, side)
         self.pre_logits = nn.Sequential(OrderedDict([
             ("fc6", nn.Linear(c5 * side * side, 4096)), ("relu6", act()), ("drop6", nn.Dropout(dropout)),

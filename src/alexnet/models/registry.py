@@ -13,6 +13,7 @@ names, preprocessing, ...), ``arch`` and ``model_kwargs``.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -22,18 +23,52 @@ from .alexnet2012 import AlexNet2012
 from .d2l import AlexNetD2L
 from .owt import AlexNetOWT
 
-_MODELS: dict[str, type[nn.Module]] = {"alexnet2012": AlexNet2012, "alexnet_owt": AlexNetOWT,
-                                       "alexnet_d2l": AlexNetD2L}
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered architecture: its name, class, builder, the recipe it trains with by default
+    (:mod:`alexnet.recipes`) and the layers :mod:`alexnet.use.activations` and ``alexnet explain`` can read."""
+
+    name: str
+    cls: type[nn.Module]
+    builder: Callable[..., nn.Module]
+    default_recipe: str
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return tuple(getattr(self.cls, "LAYER_OUTPUTS", {}))
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(name: str, cls: type[nn.Module], *, default_recipe: str):
+    """Decorator: register a builder ``fn(*, weights=None, **kwargs)`` of ``cls`` under ``name``.
+    The config's arch check, the CLI's ``--arch`` choices and :func:`create` all read this registry."""
+    def wrap(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is registered twice")
+        _REGISTRY[name] = ModelEntry(name, cls, builder, default_recipe)
+        return builder
+    return wrap
 
 
 def list_models() -> list[str]:
-    return sorted(_MODELS)
+    return sorted(_REGISTRY)
+
+
+def entry(arch: str) -> ModelEntry:
+    if arch not in _REGISTRY:
+        raise ValueError(f"unknown model {arch!r}; known: {', '.join(list_models())}")
+    return _REGISTRY[arch]
 
 
 def model_class(arch: str) -> type[nn.Module]:
-    if arch not in _MODELS:
-        raise ValueError(f"unknown model {arch!r}; known: {', '.join(list_models())}")
-    return _MODELS[arch]
+    return entry(arch).cls
+
+
+def default_recipe(arch: str) -> str:
+    """The recipe ``arch`` trains with unless told otherwise (paper, torchvision, d2l)."""
+    return entry(arch).default_recipe
 
 
 def load_state(model: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
@@ -78,35 +113,33 @@ def _build(arch: str, read, kwargs: dict) -> nn.Module:
     return model
 
 
-def alexnet2012(*, weights: str | os.PathLike | None = None, progress: bool = True, **kwargs) -> AlexNet2012:
+@register_model("alexnet2012", AlexNet2012, default_recipe="paper")
+def alexnet2012(*, weights: str | os.PathLike | None = None, **kwargs) -> AlexNet2012:
     """The paper's two-tower AlexNet (see :class:`AlexNet2012` for the keyword arguments).
 
-    ``weights``: a ``model.safetensors`` written by this project (or its run directory); its stored
-    model arguments are used unless overridden here. ``progress`` is accepted for torchvision
-    compatibility (nothing is downloaded).
+    ``weights``: a ``model.safetensors`` written by this project (or its run directory), or any
+    file or tag :mod:`alexnet.weights` reads for this architecture; its stored model arguments are
+    used unless overridden here.
     """
     return _build("alexnet2012", _read(weights), kwargs)
 
 
-def alexnet_owt(*, weights: str | os.PathLike | None = None, progress: bool = True, **kwargs) -> AlexNetOWT:
+@register_model("alexnet_owt", AlexNetOWT, default_recipe="torchvision")
+def alexnet_owt(*, weights: str | os.PathLike | None = None, **kwargs) -> AlexNetOWT:
     """torchvision's one-tower AlexNet. ``weights``: our ``.safetensors``, torchvision's ``.pth``, or
     ``"torchvision:IMAGENET1K_V1"`` (torch.hub's cached copy)."""
     return _build("alexnet_owt", _read(weights), kwargs)
 
 
-def alexnet_d2l(*, weights: str | os.PathLike | None = None, progress: bool = True, **kwargs) -> AlexNetD2L:
+@register_model("alexnet_d2l", AlexNetD2L, default_recipe="d2l")
+def alexnet_d2l(*, weights: str | os.PathLike | None = None, **kwargs) -> AlexNetD2L:
     """Seed 003's simplified AlexNet (d2l), see :class:`AlexNetD2L`."""
     return _build("alexnet_d2l", _read(weights), kwargs)
 
 
-_BUILDERS: dict[str, Callable[..., nn.Module]] = {"alexnet2012": alexnet2012, "alexnet_owt": alexnet_owt,
-                                                  "alexnet_d2l": alexnet_d2l}
-
-
 def create(name: str, **kwargs) -> nn.Module:
     """Create a registered model by name: ``create("alexnet2012", num_classes=10, in_channels=1)``."""
-    model_class(name)
-    return _BUILDERS[name](**kwargs)
+    return entry(name).builder(**kwargs)
 
 
 def load(weights: str | os.PathLike, **kwargs) -> nn.Module:

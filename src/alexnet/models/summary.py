@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from .layers import CeilPad2d, LocalResponseNorm
+from .lrn import CeilPad2d, LocalResponseNorm
 from .registry import create, model_class
 
 # The paper's own numbers, quoted so the summary can set them beside the true counts.

@@ -23,14 +23,14 @@ import torch
 from ..atomic import atomic_path
 from ..weights import CHECKPOINT_NAME
 
-FORMAT = "alexnet-checkpoint/1"
-__all__ = ["CHECKPOINT_NAME", "FORMAT", "load_checkpoint", "save_checkpoint"]
+CHECKPOINT_FORMAT = "alexnet-checkpoint/1"
+__all__ = ["CHECKPOINT_NAME", "CHECKPOINT_FORMAT", "load_checkpoint", "save_checkpoint"]
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     """Write ``state`` to ``path`` so that a kill at any moment leaves the previous file intact."""
     with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, **state}, tmp)
+        torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
     return Path(path)
 
 
@@ -47,8 +47,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     except Exception as e:  # torch raises several types for damaged or non-tensor files
         raise ValueError(f"{path} is not a readable checkpoint ({e}); it may be damaged or not "
                          f"written by `alexnet train`") from e
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not an alexnet checkpoint (format "
                          f"{state.get('format') if isinstance(state, dict) else type(state).__name__!r}, "
-                         f"expected {FORMAT!r})")
+                         f"expected {CHECKPOINT_FORMAT!r})")
     return state

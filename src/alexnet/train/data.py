@@ -35,6 +35,7 @@ import torch
 from ..config import Config
 from ..constants import IMAGENET_MEAN, IMAGENET_STD
 from ..data.augment import PaperTrainTransform, RandomResizedCropTransform, ViewTrainTransform
+from ..data.holdout import hold_out
 from ..data.loader import StoreLoader
 from ..data.open import open_data
 from ..data.store import PreparedStore
@@ -57,6 +58,7 @@ class TrainData:
     description: str
     train_store: PreparedStore
     val_store: PreparedStore | None
+    test_store: PreparedStore | None = None     # with ``holdout``: the data's val split, tested once at the end
 
     @property
     def extra_tensors(self) -> dict[str, torch.Tensor]:
@@ -155,7 +157,10 @@ def build_data(cfg: Config, ctx: DistContext | None = None) -> TrainData:
         raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {ctx.world_size} processes; "
                          f"each rank takes batch_size / world_size images per step")
     opened = open_run_data(cfg, ctx)
-    train, val = opened.train, opened.val
+    train, val, test = opened.train, opened.val, None
+    if cfg.holdout:     # validate on images held out of training; the data's val split becomes the test set
+        test = val
+        train, val = hold_out(train, cfg.holdout, cfg.holdout_seed)
     per_rank = cfg.batch_size // ctx.world_size
     pre, mean_image = make_preprocessing(cfg, train)
     view_fn = make_view_fn(pre, mean_image, views=1)
@@ -174,6 +179,8 @@ def build_data(cfg: Config, ctx: DistContext | None = None) -> TrainData:
     return TrainData(train_loader=train_loader, val_loader=val_loader, train_transform=transform, view_fn=view_fn,
                      preprocessing=pre, mean_image=mean_image, class_names=list(train.class_names),
                      num_classes=train.num_classes, channels=pre.channels, per_rank_batch=per_rank,
-                     description=f"{opened.description}: {len(train)} train / {len(val) if val else 0} val images, "
-                                 f"augmentation: {augmentation}",
-                     train_store=train, val_store=val)
+                     description=f"{opened.description}: {len(train)} train / {len(val) if val else 0} val images"
+                                 + (f" (held out of the training split, seed {cfg.holdout_seed}) / "
+                                    f"{len(test) if test else 0} test images (tested once, at the end)"
+                                    if cfg.holdout else "") + f", augmentation: {augmentation}",
+                     train_store=train, val_store=val, test_store=test)

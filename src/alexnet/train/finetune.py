@@ -23,23 +23,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from ..config import DEFAULT_RECIPE, resolve_config
+import torch
+
+from ..models.registry import default_recipe
+from ..recipes import FINETUNE_DEFAULTS, resolve_config
 from ..data.open import open_data
 from ..models import load
 from ..weights import resolve_weights_path
 from .runner import run_training
 
-# Fine-tuning defaults: the recipe's optimiser at a tenth of the paper's starting rate (the usual
-# practice for a pre-trained net), few epochs, constant rate.
-FINETUNE_DEFAULTS: dict[str, Any] = {"lr": 0.001, "epochs": 10, "schedule": "constant"}
-
-
 def augment_like(preprocessing: dict[str, Any]) -> str:
     """The augmentation whose input scaling matches the pre-trained net's: the paper's
-    ([0, 255] minus a mean image), torchvision's ([0, 1], mean/std) or plain [0, 1] with flips."""
-    if preprocessing.get("mean_image"):
+    ([0, 255] minus a mean image; also Caffe's nets, 0–255 minus a per-channel mean), torchvision's
+    ([0, 1], mean/std) or plain [0, 1] with flips."""
+    if preprocessing.get("mean_image") or float(preprocessing.get("pixel_scale", 1.0)) == 255.0:
         return "paper"
     return "torchvision" if preprocessing.get("mean") is not None else "flip"
+
+
+def take_rgb(model: torch.nn.Module, preprocessing: dict[str, Any]) -> None:
+    """A net that takes BGR (Caffe's weights) gets its first convolution's input channels reversed,
+    so that it computes from the RGB batches of the training pipeline what it computed from BGR."""
+    if preprocessing.get("channel_order") == "BGR":
+        conv1 = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+        with torch.no_grad():
+            conv1.weight.copy_(conv1.weight.flip(1))
 
 
 def finetune(weights: str | Path, data: str | Path, run_dir: str | Path, *, freeze: str | None = None,
@@ -52,13 +60,14 @@ def finetune(weights: str | Path, data: str | Path, run_dir: str | Path, *, free
     # A net that saw whole images resized to its input (the Fashion-MNIST demo: resize == crop)
     # keeps seeing whole images; one trained on crops of larger images (ImageNet) keeps cropping.
     whole_image = bool(pre.get("resize")) and pre.get("resize") == pre.get("crop")
-    cfg = resolve_config(DEFAULT_RECIPE[meta.arch], {
+    cfg = resolve_config(default_recipe(meta.arch), {
         **FINETUNE_DEFAULTS, "augment": augment_like(pre), "data": str(data), "dataset": None, "freeze": freeze,
         "whole_image": whole_image, "input_size": int(pre.get("crop") or kwargs.get("input_size", 224)),
         "model": kwargs, **(overrides or {})}, arch=meta.arch)
     # The data decides the number of classes; open it once here to learn it.
     classes = open_data(cfg.data, cfg.dataset).train.num_classes
     model.reset_classifier(classes)
+    take_rgb(model, pre)
     cfg = cfg.updated({"recipe": "finetune", "model.num_classes": classes,
                        "finetuned_from": str(resolve_weights_path(weights).resolve())})
     summary = run_training(cfg, run_dir, model=model, on_step=on_step)

@@ -17,8 +17,8 @@
 - ``lr_drop``, ``warning`` (``message``), ``nan``, ``interrupt``, ``end``.
 
 Only rank 0 of a distributed run has an enabled logger: it alone writes the log and prints
-progress and warnings. The progress bar (tqdm) shows on a terminal; elsewhere each ``step`` event
-is printed as one line. TensorBoard events go to ``RUN_DIR/tensorboard`` when the
+progress and warnings. The progress bar (:class:`alexnet.progress.Progress`) shows on a terminal;
+elsewhere each ``step`` event is printed as one line. TensorBoard events go to ``RUN_DIR/tensorboard`` when the
 ``tensorboard`` package is installed.
 """
 
@@ -29,9 +29,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from ..jsonl import JsonlWriter
+from ..progress import Progress
 
 LOG_NAME = "log.jsonl"  # the JSONL log in a run directory
 
@@ -46,9 +45,10 @@ class RunLogger:
         self._bar = self._tb = None
         if not enabled:
             return
-        self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self._bar = tqdm(total=total_steps, initial=initial_step, disable=not self._tty, unit="step",
-                         file=self.stream, dynamic_ncols=True)
+        # Off a terminal the step events are the progress lines (every log_interval steps).
+        self._bar = Progress(total_steps, "train", unit="step", initial=initial_step, show=True,
+                             interval_s=math.inf, stream=self.stream)
+        self._tty = self._bar.is_bar
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -70,7 +70,7 @@ class RunLogger:
             text = (f"epoch {fields['epoch'] + 1} step {step}: loss {fields['loss']:.4f}  "
                     f"lr {fields['lr']:.3g}  {fields['images_per_s']:.0f} img/s")
             if self._tty:
-                self._bar.set_postfix_str(f"loss {fields['loss']:.4f} {fields['images_per_s']:.0f} img/s")
+                self._bar.update(0, loss=round(fields["loss"], 4), img_per_s=round(fields["images_per_s"]))
             else:
                 print(text, file=self.stream, flush=True)
         elif event == "epoch":
@@ -92,10 +92,7 @@ class RunLogger:
     def message(self, text: str) -> None:
         if not self.enabled:
             return
-        if self._tty:
-            self._bar.write(text, file=self.stream)
-        else:
-            print(text, file=self.stream, flush=True)
+        self._bar.write(text)
 
     def close(self) -> None:
         if self._bar is not None:

@@ -20,7 +20,7 @@ Stops and warnings. The loss is summed on the device and checked every ``log_int
 steps and at the end of each epoch: a NaN/inf raises :class:`TrainingDiverged` and nothing
 is saved over the last good checkpoint. A training loss still at chance level (≈ ln(num_classes))
 over the last logging interval of the first epoch gives one warning that fits the net and
-recipe (:func:`chance_level_message`); for alexnet2012 with the printed init (``model.init=paper``),
+recipe (:func:`alexnet.recipes.chance_level_advice`); for alexnet2012 with the printed init (``model.init=paper``),
 which measurably does not leave that plateau (docs/REPRODUCTION.md), the run stops there with
 :class:`TrainingStalled`, saying what to set.
 """
@@ -39,16 +39,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import stop
 from ..config import Config
+from ..device import Precision, resolve_precision
 from ..evaluate.metrics import topk_hits
 from ..evaluate.run import evaluate_model
 from ..models import create
+from ..recipes import chance_level_advice
+from ..stop import request as request_stop_of_caller
 from ..weights import WEIGHTS_NAME, save_weights
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from .epochs import save_epoch_features
 from .distributed import DistContext, all_reduce_sum, broadcast_floats
 from .log import RunLogger
-from .optim import build_optimizer, set_lr
+from .optim import build_optimizer
 from .schedule import make_schedule
 
 
@@ -79,10 +82,9 @@ def train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     ``transform(images, generator=generator)`` turns the uint8 (B, C, H, W) batch into the
     float input. ``amp_dtype``: ``torch.bfloat16`` for autocast (CUDA), None for float32.
     """
-    x = transform(images, generator=generator)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    with torch.autocast(device_type=x.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+    precision = Precision(amp_dtype, channels_last)
+    x = precision.prepare_input(transform(images, generator=generator))
+    with precision.autocast_context(x.device.type):
         logits = model(x)
     # The loss in float32 even under bf16 autocast: log-softmax needs the precision.
     loss = F.cross_entropy(logits.float(), labels)
@@ -105,33 +107,10 @@ def at_chance_level(train_loss: float, num_classes: int) -> bool:
     return num_classes > 1 and abs(train_loss - chance) <= 0.03 * chance
 
 
-def chance_level_message(cfg: Config, train_loss: float, num_classes: int,
-                         step_lr: float | None = None) -> tuple[str, bool]:
-    """What to tell the user when the loss after the first epoch is at chance level, and whether
-    to stop: alexnet2012 with the printed init is known to stay there (docs/REPRODUCTION.md).
-    ``step_lr``: the rate of the epoch's last step (lower than ``cfg.lr`` during a warm-up)."""
-    head = (f"the training loss after the first epoch is {train_loss:.4f}, at chance level "
-            f"(ln {num_classes} = {math.log(num_classes):.4f}): the net is not learning")
-    if step_lr is not None and step_lr < cfg.lr * (1 - 1e-6):
-        head += (f" (its last step ran at lr {step_lr:g}, still in the warm-up of {cfg.warmup_steps} steps to "
-                 f"lr {cfg.lr:g}: a longer first epoch may get there)")
-    init = cfg.model.get("init", "cuda-convnet")
-    if cfg.arch == "alexnet2012" and init == "paper":
-        return (f"{head}. With the paper's printed init (N(0, 0.01) everywhere, biases 1) the bias path drowns "
-                f"the image signal from conv4 on and the loss stays flat (measured: docs/REPRODUCTION.md). "
-                f"Set --set model.init=cuda-convnet (Krizhevsky's released values: N(0, 0.03) in conv3-conv5, "
-                f"the recipe's default) or --set model.init=caffe", True)
-    if cfg.arch == "alexnet2012" and cfg.optimizer == "adam" and cfg.lr >= 1e-3:
-        return (f"{head}. Adam at lr {cfg.lr:g} is known to knock alexnet2012 onto this plateau: try --lr 1e-4 "
-                f"or the paper's SGD (--set optimizer=sgd --lr 0.01)", False)
-    return (f"{head}. Try a lower --lr (now {cfg.lr:g}), --set warmup_steps=N, or check the labels of the data",
-            False)
-
-
-def resolve_amp(cfg: Config, device: torch.device) -> torch.dtype | None:
-    if cfg.amp == "bf16" or (cfg.amp == "auto" and device.type == "cuda"):
-        return torch.bfloat16
-    return None
+def sums_dtype(device: torch.device) -> torch.dtype:
+    """The epoch's running sums (loss, hits, images) in float64, kept on the device (no sync per
+    step); float32 on Apple's MPS, which has no float64 (exact counts up to 2²⁴ images an epoch)."""
+    return torch.float32 if device.type == "mps" else torch.float64
 
 
 class Trainer:
@@ -156,6 +135,7 @@ class Trainer:
         self.device = self.ctx.device
         self.on_step = on_step
         self.stop_reason: str | None = None
+        self.last_step_lr = cfg.lr
         self.last_interval_loss: float | None = None
         if model is None:
             torch.manual_seed(cfg.seed)  # the initial weights are part of the run's reproducible state
@@ -166,16 +146,13 @@ class Trainer:
         if cfg.freeze == "features":
             for p in model.features.parameters():
                 p.requires_grad_(False)
-        self.model = model.to(self.device)
-        self.channels_last = cfg.channels_last is True or (cfg.channels_last == "auto"
-                                                           and self.device.type == "cuda")
-        if self.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+        self.precision = resolve_precision(self.device, cfg.amp, cfg.channels_last)
+        self.model = self.precision.prepare_model(model.to(self.device))
+        self.channels_last, self.amp_dtype = self.precision.channels_last, self.precision.autocast
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        self.amp_dtype = resolve_amp(cfg, self.device)
         self.optimizer = build_optimizer(self.model, cfg)
-        self.schedule = make_schedule(cfg)
+        self.schedule = make_schedule(cfg, self.optimizer, total_steps=cfg.epochs * self.batches_per_epoch())
         self.epoch, self.batch, self.step = 0, 0, 0
         self.epoch_sums = [0.0, 0.0, 0.0, 0.0]  # loss·n, top-1 hits, top-5 hits, n (this rank)
         self.history: list[dict[str, Any]] = []
@@ -249,7 +226,7 @@ class Trainer:
                     return {"status": "interrupted", "step": self.step, "epoch": self.epoch,
                             "batch": self.batch, "history": self.history}
             if self.stop_reason:   # it came in the last step: the run is done, what called it must stop
-                stop.request(self.stop_reason)
+                request_stop_of_caller(self.stop_reason)
             metrics = self.history[-1] if self.history else {}
             if self.ctx.is_main:
                 self.save_weights(metrics)
@@ -261,39 +238,33 @@ class Trainer:
             self._restore_signal_handlers(previous)
             logger.close()
 
-    def _lr_per_step(self) -> bool:
-        """Whether the next step sets its own rate (warm-up, linear decay); else one rate per epoch."""
-        return self.schedule.kind == "linear" or self.step < self.cfg.warmup_steps
-
     def _train_epoch(self, per_epoch: int) -> bool:
         """Train the rest of the current epoch; False if a stop was requested."""
         cfg, ctx, logger = self.cfg, self.ctx, self.logger
-        per_step = self._lr_per_step()
-        set_lr(self.optimizer, self.schedule.lr)
         loader = self.data.train_loader
         loader.set_epoch(self.epoch, start_batch=self.batch)
         self.model.train()
-        sums = torch.tensor(self.epoch_sums, dtype=torch.float64, device=self.device)
-        interval_loss = torch.zeros((), dtype=torch.float64, device=self.device)
-        interval_hits = torch.zeros((), dtype=torch.float64, device=self.device)   # top-1 hits (this rank)
+        acc = sums_dtype(self.device)
+        sums = torch.tensor(self.epoch_sums, dtype=acc, device=self.device)
+        interval_loss = torch.zeros((), dtype=acc, device=self.device)
+        interval_hits = torch.zeros((), dtype=acc, device=self.device)   # top-1 hits (this rank)
         interval_steps, interval_images, t_interval, t_epoch = 0, 0, time.perf_counter(), time.perf_counter()
         for images, labels in (loader if self.batch < per_epoch else ()):
             images = images.to(self.device, non_blocking=True)
             labels = labels.to(self.device, non_blocking=True)
-            if per_step:
-                set_lr(self.optimizer, self.schedule.lr_at(self.step, cfg.epochs * per_epoch, cfg.warmup_steps))
-                per_step = self._lr_per_step()
             seed = step_seed(cfg.seed, ctx.rank, self.step)
             self.generator.manual_seed(seed)
             torch.manual_seed(seed)  # dropout draws from the default generators
             result = train_step(self.train_model, images, labels, self.optimizer, self.data.train_transform,
                                 generator=self.generator, amp_dtype=self.amp_dtype,
                                 channels_last=self.channels_last)
-            sums += torch.stack([result.loss.double() * result.count, result.correct1.double(),
-                                 result.correct5.double(), torch.tensor(float(result.count), device=self.device,
-                                                                        dtype=torch.float64)])
-            interval_loss += result.loss.double()
-            interval_hits += result.correct1.double()
+            self.last_step_lr = self.optimizer.param_groups[0]["lr"]   # the rate this step ran at
+            self.schedule.step_end()
+            sums += torch.stack([result.loss.to(acc) * result.count, result.correct1.to(acc),
+                                 result.correct5.to(acc), torch.tensor(float(result.count), device=self.device,
+                                                                        dtype=acc)])
+            interval_loss += result.loss.to(acc)
+            interval_hits += result.correct1.to(acc)
             interval_steps += 1
             interval_images += result.count
             self.step += 1
@@ -305,11 +276,11 @@ class Trainer:
             # at interval boundaries (one small all-reduce), so none waits forever on the others.
             check_now = self.step % cfg.log_interval == 0 or self.batch >= per_epoch
             if (self.stop_reason and not ctx.distributed) or check_now:
-                flags = torch.stack([interval_loss, torch.tensor(float(interval_steps), dtype=torch.float64,
+                flags = torch.stack([interval_loss, torch.tensor(float(interval_steps), dtype=acc,
                                                                  device=self.device),
-                                     torch.tensor(1.0 if self.stop_reason else 0.0, dtype=torch.float64,
+                                     torch.tensor(1.0 if self.stop_reason else 0.0, dtype=acc,
                                                   device=self.device),
-                                     interval_hits, torch.tensor(float(interval_images), dtype=torch.float64,
+                                     interval_hits, torch.tensor(float(interval_images), dtype=acc,
                                                                  device=self.device)])
                 flags = all_reduce_sum(ctx, flags).tolist()
                 mean_loss = flags[0] / max(flags[1], 1.0)
@@ -318,7 +289,7 @@ class Trainer:
                 if check_now:
                     self.last_interval_loss = mean_loss
                     elapsed = time.perf_counter() - t_interval
-                    lr = self.optimizer.param_groups[0]["lr"]
+                    lr = self.last_step_lr
                     logger.event("step", step=self.step, epoch=self.epoch, loss=mean_loss,
                                  train_top1_error=1.0 - flags[3] / max(flags[4], 1.0), lr=lr,
                                  images_per_s=flags[4] / max(elapsed, 1e-9))
@@ -348,11 +319,12 @@ class Trainer:
 
     def _end_epoch(self, seconds: float) -> None:
         ctx, cfg = self.ctx, self.cfg
-        sums = all_reduce_sum(ctx, torch.tensor(self.epoch_sums, dtype=torch.float64, device=self.device)).tolist()
+        sums = all_reduce_sum(ctx, torch.tensor(self.epoch_sums, dtype=sums_dtype(self.device),
+                                                device=self.device)).tolist()
         n = max(sums[3], 1.0)
         record: dict[str, Any] = {"epoch": self.epoch, "step": self.step, "train_loss": sums[0] / n,
                                   "train_top1_error": 1.0 - sums[1] / n, "train_top5_error": 1.0 - sums[2] / n,
-                                  "lr": self.optimizer.param_groups[0]["lr"], "seconds": seconds}   # the last step's
+                                  "lr": self.last_step_lr, "seconds": seconds}   # the last step's
         if not math.isfinite(record["train_loss"]):
             self._diverged(record["train_loss"])
         val = None
@@ -363,7 +335,7 @@ class Trainer:
             if ctx.is_main:
                 t_val = time.perf_counter()
                 m = evaluate_model(self.model, self.data.val_loader, self.data.view_fn, device=self.device,
-                                   amp_dtype=self.amp_dtype, progress=False)
+                                   precision=self.precision, progress=False)
                 values = [m["top1_error"], m["top5_error"], m["loss"], m["num_images"], time.perf_counter() - t_val]
             values = broadcast_floats(ctx, values)
             val = values[0]
@@ -375,8 +347,8 @@ class Trainer:
         # The loss at the end of the epoch, not its mean: the first steps' transient is no sign.
         if self.epoch == 0 and self.last_interval_loss is not None \
                 and at_chance_level(self.last_interval_loss, self.data.num_classes):
-            text, stop = chance_level_message(cfg, self.last_interval_loss, self.data.num_classes,
-                                              step_lr=self.optimizer.param_groups[0]["lr"])
+            text, stop = chance_level_advice(cfg, self.last_interval_loss, self.data.num_classes,
+                                             step_lr=self.optimizer.param_groups[0]["lr"])
             self.logger.warning(text, step=self.step, epoch=self.epoch)
             stalled = text if stop and self.epoch + 1 < cfg.epochs else None
         if self.schedule.epoch_end(self.epoch, val):
@@ -386,6 +358,8 @@ class Trainer:
         self.batch = 0
         self.epoch_sums = [0.0, 0.0, 0.0, 0.0]
         self.save_checkpoint()
+        if cfg.keep_epoch_weights and ctx.is_main:
+            save_epoch_features(self.run_dir, self.model, self.epoch)   # epoch-001 = after the first epoch
         if stalled:
             self.logger.event("stalled", step=self.step, epoch=self.epoch - 1, message=stalled)
             raise TrainingStalled(f"stopped after epoch 1: {stalled}")

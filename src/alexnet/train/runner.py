@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,10 +20,12 @@ from torch import nn
 
 from ..atomic import DiskFull, atomic_write_text
 from ..config import Config, model_parameters
+from ..jsonl import JsonlWriter
 from ..lock import exclusive
 from .checkpoint import CHECKPOINT_NAME
 from .data import TrainData, build_data
 from .distributed import setup_distributed, teardown_distributed
+from .log import LOG_NAME
 from .loop import Trainer
 from .schedule import check_schedule
 
@@ -102,11 +105,36 @@ def _run_training(cfg: Config | None, run_dir: Path, resume: bool, overrides: di
         if resume and cfg.lr != before.lr:   # --resume RUN --lr X: the checkpoint's schedule gives way to X
             trainer.schedule.rebase(cfg.lr, before.lr)
         try:
-            return trainer.fit()
+            summary = trainer.fit()
         except DiskFull as e:
             ckpt = run_dir / CHECKPOINT_NAME
             safe = (f"the last checkpoint {ckpt} is intact: free some space, then continue with "
                     f"`alexnet train --resume {run_dir}`" if ckpt.is_file() else "no checkpoint was written yet")
             raise DiskFull(e.errno, f"{e.strerror}. Training stopped; {safe}") from None
+        if summary["status"] == "done" and data.test_store is not None and ctx.is_main:
+            summary["test"] = test_once(trainer, data)
+        return summary
     finally:
         teardown_distributed(ctx)
+
+
+def test_once(trainer: Trainer, data: TrainData) -> dict[str, Any]:
+    """A run with ``holdout``: the final weights on the test set (the data's val split), once, at
+    the end; logged as the ``test`` event. Nothing during training has looked at these images."""
+    import time
+
+    from ..data.loader import StoreLoader
+    from ..evaluate.run import evaluate_model
+    started = time.perf_counter()
+    loader = StoreLoader(data.test_store, data.per_rank_batch, shuffle=False, drop_last=False,
+                         workers=trainer.cfg.workers, device="cpu" if trainer.device.type != "cuda" else trainer.device,
+                         in_memory=data.test_store.image_size < 64)
+    m = evaluate_model(trainer.model, loader, data.view_fn, device=trainer.device, precision=trainer.precision,
+                       progress=False)
+    record = {"step": trainer.step, "test_top1_error": m["top1_error"], "test_top5_error": m["top5_error"],
+              "test_loss": m["loss"], "test_images": m["num_images"], "test_seconds": time.perf_counter() - started}
+    with JsonlWriter(trainer.run_dir / LOG_NAME) as log:
+        log.write("test", **record)
+    print(f"test (once, at the end): top-1/top-5 error {m['top1_error']:.4f}/{m['top5_error']:.4f} on "
+          f"{m['num_images']} images", file=sys.stderr, flush=True)
+    return record

@@ -6,12 +6,12 @@
     fc7 = predictor.features(["a.png", "b.png"])          # (2, 4096)
 
 Submodules: :mod:`~alexnet.use.images` (finding/opening images), :mod:`~alexnet.use.predict`,
-:mod:`~alexnet.use.layers` (fc7/fc6/pool5 and conv maps), :mod:`~alexnet.use.features`,
+:mod:`~alexnet.use.activations` (fc7/fc6/pool5 and conv maps), :mod:`~alexnet.use.features`,
 :mod:`~alexnet.use.retrieve`, :mod:`~alexnet.use.visualize`, :mod:`~alexnet.use.export`.
 """
 
 from .images import ImageReadError, find_images, open_image
-from .layers import CONV_LAYERS, FEATURE_LAYERS, conv_maps, layer_output
+from .activations import CONV_LAYERS, FEATURE_LAYERS, conv_maps, layer_output
 from .predict import Prediction, Predictor
 from .retrieve import FeatureIndex
 

@@ -1,4 +1,4 @@
-"""Weights in and out of torchvision's format.
+"""Weights in from other projects' files (torchvision, Caffe, ONNX) and out to torchvision's format.
 
     convert_from_torchvision("~/.cache/torch/hub/checkpoints/alexnet-owt-7be5be79.pth", "owt.safetensors")
     convert_from_torchvision("torchvision:IMAGENET1K_V1", "owt.safetensors")     # the cached copy
@@ -20,23 +20,42 @@ import torch
 
 from ..atomic import atomic_path
 from ..constants import imagenet_class_names
-from ..models import load
-from ..weights import file_sha256, resolve_weights_path, save_weights
+from ..models import create, load
+from ..models.registry import load_state
+from ..weights import file_sha256, get_importer, is_safetensors, resolve_weights_path, save_weights
+
+
+def convert_weights(source: str, src: str | os.PathLike, out: str | os.PathLike, **options) -> dict:
+    """Another project's weights file → our weights file, through the importer of ``source``
+    (:mod:`alexnet.weights.importers`); ``options`` go to that importer. Returns a report (arch,
+    classes, source, out)."""
+    importer = get_importer(source)
+    path = resolve_weights_path(src)
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if is_safetensors(path, head):
+        raise ValueError(f"{path} is already an alexnet weights file; `convert {source}` reads "
+                         f"{_WHAT_IT_READS.get(source, source + ' files')}")
+    state, meta = importer.read(path, **options)
+    model = create(meta.arch, **meta.model_kwargs)
+    load_state(model, state, str(path))
+    source_info = {**meta.source, "file": str(path)}
+    if "sha256" not in source_info:
+        source_info["sha256"] = file_sha256(path)
+    save_weights(out, model, class_names=meta.class_names, preprocessing=meta.preprocessing, source=source_info,
+                 extra_tensors=meta.extra_tensors)
+    return {"out": str(out), "arch": meta.arch, "num_classes": model.num_classes, "source": source_info,
+            "model_kwargs": model.model_kwargs, "preprocessing": meta.preprocessing,
+            "imagenet_class_names": meta.class_names == imagenet_class_names()}
+
+
+_WHAT_IT_READS = {"torchvision": "torchvision's .pth checkpoints", "caffe": "Caffe's .caffemodel files",
+                  "onnx": ".onnx models"}
 
 
 def convert_from_torchvision(src: str | os.PathLike, out: str | os.PathLike) -> dict:
     """torchvision checkpoint → our weights file; returns a report (arch, classes, sha256, out)."""
-    path = resolve_weights_path(src)
-    model = load(path)
-    meta = model.weights_meta
-    if meta.source.get("kind") != "torchvision" or meta.source.get("file") != str(path):
-        raise ValueError(f"{path} is already an alexnet weights file ({meta.arch}); `convert torchvision` reads "
-                         f"torchvision's .pth checkpoints")
-    sha = file_sha256(path)
-    source = {"kind": "torchvision", "file": str(path), "sha256": sha}
-    save_weights(out, model, class_names=meta.class_names, preprocessing=meta.preprocessing, source=source)
-    return {"out": str(out), "arch": meta.arch, "num_classes": model.num_classes, "source": source,
-            "imagenet_class_names": meta.class_names == imagenet_class_names()}
+    return convert_weights("torchvision", src, out)
 
 
 def convert_to_torchvision(weights: str | os.PathLike, out: str | os.PathLike) -> dict:

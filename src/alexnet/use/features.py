@@ -3,23 +3,21 @@
     index, failures = extract_features(predictor, find_images(["photos/"]), layer="fc7")
     index.save("photos.fc7.safetensors")
 
-Shows a tqdm bar on a terminal and, when ``log`` is given, appends JSONL ``progress`` records
-(``done``, ``total``, ``failed``, ``images_per_s``, ``elapsed_s``; :class:`alexnet.jsonl.JsonlWriter`)
-every ``log_every_s`` seconds and at the end. Unreadable images are skipped and returned as (path, reason); they never stop the run.
+Shows progress (:class:`alexnet.progress.Progress`: a bar on a terminal, a line per interval
+elsewhere) and, when ``log`` is given, appends JSONL ``progress`` records (``desc``, ``done``,
+``total``, ``per_s``, ``elapsed_s``, ``failed``) every ``log_every_s`` seconds and at the end. Unreadable images are skipped and returned as (path, reason); they never stop the run.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-import time
 from pathlib import Path
 from typing import Sequence
 
 import torch
-from tqdm import tqdm
 
 from ..jsonl import JsonlWriter
+from ..progress import Progress
 from ..weights import file_sha256
 from .images import ImageReadError, open_image
 from .predict import Predictor
@@ -31,22 +29,16 @@ def extract_features(predictor: Predictor, paths: Sequence[str | os.PathLike], l
                      progress: bool | None = None) -> tuple[FeatureIndex, list[tuple[str, str]]]:
     """Run ``predictor`` over ``paths`` in batches → (index of the readable images, failures).
 
-    ``progress``: show a bar (default: only when stderr is a terminal).
+    ``progress``: None (default) shows progress on rank 0 (a bar on a terminal, a line per interval
+    elsewhere); False: silent.
     """
-    show = sys.stderr.isatty() if progress is None else progress
     rows: list[torch.Tensor] = []
     kept: list[str] = []
     failures: list[tuple[str, str]] = []
-    started = last_log = time.monotonic()
     log_file = JsonlWriter(log)
-
-    def write_log(done: int) -> None:
-        elapsed = time.monotonic() - started
-        log_file.write("progress", done=done, total=len(paths), failed=len(failures),
-                       images_per_s=round(done / elapsed, 2) if elapsed > 0 else None, elapsed_s=round(elapsed, 2))
-
     try:
-        with tqdm(total=len(paths), unit="img", desc=f"{layer} features", disable=not show) as bar:
+        with Progress(len(paths), f"{layer} features", unit="img", show=progress, log=log_file,
+                      interval_s=log_every_s) as bar:
             for start in range(0, len(paths), predictor.batch_size):
                 batch = []
                 for path in paths[start:start + predictor.batch_size]:
@@ -57,12 +49,7 @@ def extract_features(predictor: Predictor, paths: Sequence[str | os.PathLike], l
                         failures.append((str(path), e.reason))
                 if batch:
                     rows.append(predictor.features(batch, layer=layer))
-                done = min(start + predictor.batch_size, len(paths))
-                bar.update(done - bar.n)
-                if time.monotonic() - last_log >= log_every_s:
-                    write_log(done)
-                    last_log = time.monotonic()
-        write_log(len(paths))
+                bar.set(min(start + predictor.batch_size, len(paths)), failed=len(failures))
     finally:
         log_file.close()
     features = torch.cat(rows) if rows else torch.empty(0, 0)

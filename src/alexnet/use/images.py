@@ -2,6 +2,7 @@
 
     paths = find_images(["photos/", "cat.jpg"])        # directories walked recursively
     image = open_image("cat.jpg", channels=3)           # EXIF-upright, RGB (or "L" for 1 channel)
+    image = decode_image(upload_bytes, channels=3, max_pixels=40_000_000)   # the same, from memory
     images, failures = open_images(paths, channels=3)   # failures: [(path, reason)], nothing raised
 
 Any format Pillow reads is accepted (JPEG, PNG, BMP, WebP, GIF's first frame, TIFF, PPM...);
@@ -10,6 +11,7 @@ grey, palette, CMYK and alpha images are converted to what the weights expect.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -81,16 +83,38 @@ def open_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(path, "no such file" if not path.exists() else "not a regular file")
+    return _decode(path, path, channels)
+
+
+def decode_image(data: bytes, channels: int = 3, name: str = "upload", max_pixels: int | None = None) -> Image.Image:
+    """:func:`open_image` for bytes in memory (an upload): the same decoding, orientation and mode.
+
+    ``max_pixels``: refuse an image whose header declares more pixels than this before decoding
+    it (a decompression bomb: a few kilobytes that decode to gigabytes). Pillow's own limit
+    (``Image.MAX_IMAGE_PIXELS``) applies as well.
+    """
+    if not data:
+        raise ImageReadError(name, "empty: no bytes were sent")
+    return _decode(io.BytesIO(data), name, channels, max_pixels)
+
+
+def _decode(source, name, channels: int, max_pixels: int | None = None) -> Image.Image:
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
+            width, height = image.size
+            if max_pixels is not None and width * height > max_pixels:
+                raise ImageReadError(name, f"{width}×{height} = {width * height:,} pixels is over the limit of "
+                                           f"{max_pixels:,} (a decompression bomb?); send a smaller image")
             image.seek(0)
             image.load()  # decode now, so a truncated file fails here and not later in a batch
             upright = ImageOps.exif_transpose(image)
             return to_mode(upright, channels)
     except UnidentifiedImageError:
-        raise ImageReadError(path, "not an image Pillow can read (unknown or damaged format)") from None
+        raise ImageReadError(name, "not an image Pillow can read (unknown or damaged format)") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise ImageReadError(path, f"could not be decoded ({e})") from None
+        if isinstance(e, ImageReadError):
+            raise
+        raise ImageReadError(name, f"could not be decoded ({e})") from None
 
 
 def open_images(paths: Sequence[str | os.PathLike], channels: int = 3

@@ -32,7 +32,7 @@ from ..evaluate.from_weights import preprocessing_of
 from ..evaluate.run import batch_log_probs
 from ..weights import resolve_weights_path
 from .images import ImageReadError, open_image, to_mode
-from .layers import FEATURE_LAYERS, conv_maps, layer_output
+from .activations import FEATURE_LAYERS, conv_maps, layer_output
 
 ImageLike = Union[Image.Image, str, os.PathLike]
 
@@ -131,9 +131,10 @@ class Predictor:
         path; use :meth:`predict_paths` to skip and report those instead.
         """
         probs = self.probabilities(images, views)
-        return [self._top(p, topk) for p in probs]
+        return [self.top(p, topk) for p in probs]
 
-    def _top(self, probs: torch.Tensor, topk: int) -> list[tuple[str, float]]:
+    def top(self, probs: torch.Tensor, topk: int) -> list[tuple[str, float]]:
+        """One softmax row (num_classes,) → its top-``topk`` (class name, probability), best first."""
         if topk < 1:
             raise ValueError(f"topk must be at least 1, got {topk}")
         values, indices = probs.topk(min(topk, probs.numel()))
@@ -152,12 +153,12 @@ class Predictor:
             if opened:
                 probs = self.probabilities([im for _, im in opened], views)
                 for (path, _), p in zip(opened, probs):
-                    yield Prediction(path, topk=self._top(p, topk))
+                    yield Prediction(path, topk=self.top(p, topk))
 
     # -- features ---------------------------------------------------------------------------------
     def features(self, images: ImageLike | Sequence[ImageLike] | torch.Tensor,
                  layer: str = "fc7") -> torch.Tensor:
-        """The ``layer`` vectors (fc7, fc6 or pool5; see :mod:`alexnet.use.layers`) → (N, D) float32, CPU.
+        """The ``layer`` vectors (fc7, fc6 or pool5; see :mod:`alexnet.use.activations`) → (N, D) float32, CPU.
 
         ``images``: PIL images / paths (preprocessed here, centre crop), or an already preprocessed
         float batch (N, C, S, S), which is fed as is.

@@ -28,7 +28,7 @@ from safetensors.torch import save_file
 
 from ..atomic import atomic_path
 
-FORMAT = "alexnet-features/1"
+FEATURES_FORMAT = "alexnet-features/1"
 #: "auto" switches to faiss at this many index rows: below it torch's exact search takes well
 #: under a second per query batch on a CPU, so the optional dependency buys nothing.
 FAISS_MIN_ROWS = 50_000
@@ -68,7 +68,7 @@ class FeatureIndex:
     # -- file -------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write the index atomically (format in the module docstring)."""
-        metadata = {"format": FORMAT, "paths": json.dumps(self.paths), "layer": self.layer,
+        metadata = {"format": FEATURES_FORMAT, "paths": json.dumps(self.paths), "layer": self.layer,
                     "weights": self.weights, "weights_sha256": self.weights_sha256}
         with atomic_path(path) as tmp:
             save_file({"features": self.features}, str(tmp), metadata=metadata)
@@ -85,9 +85,9 @@ class FeatureIndex:
                 features = f.get_tensor("features") if "features" in f.keys() else None
         except Exception as e:  # safetensors raises its own error types for a damaged header
             raise ValueError(f"{path} is not a readable safetensors file ({e})") from e
-        if metadata.get("format") != FORMAT or features is None:
+        if metadata.get("format") != FEATURES_FORMAT or features is None:
             raise ValueError(f"{path} is not a feature index written by `alexnet features` "
-                             f"(format={metadata.get('format')!r}, expected {FORMAT!r})")
+                             f"(format={metadata.get('format')!r}, expected {FEATURES_FORMAT!r})")
         return cls(features, json.loads(metadata["paths"]), metadata.get("layer", "fc7"),
                    metadata.get("weights", ""), metadata.get("weights_sha256", ""))
 

@@ -64,9 +64,11 @@ def _minmax(x: torch.Tensor) -> torch.Tensor:
 # -- Figure 3: conv1 kernels ---------------------------------------------------------------------
 def conv1_weight(model: nn.Module) -> torch.Tensor:
     """conv1 kernels, the net's first convolution: (96, C, 11, 11) of alexnet2012 and alexnet_d2l,
-    (64, C, 11, 11) of alexnet_owt."""
+    (64, C, 11, 11) of alexnet_owt; in RGB order also for a net that takes BGR (Caffe's weights)."""
     conv1 = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
-    return conv1.weight.detach().float().cpu()
+    weight = conv1.weight.detach().float().cpu()
+    meta = getattr(model, "weights_meta", None)
+    return weight.flip(1) if meta is not None and meta.preprocessing.get("channel_order") == "BGR" else weight
 
 
 def filters_figure(model: nn.Module, out: str | os.PathLike, cols: int = 16) -> Path:

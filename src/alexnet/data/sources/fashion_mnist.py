@@ -12,12 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ...download import OFFLINE_ENV, ensure_asset, fashion_mnist_assets, fashion_mnist_download_dir, offline
 from . import Item, SplitSource
 
 CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                "Sneaker", "Bag", "Ankle boot"]
 FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
          "val": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")   # Debian's dataset-fashion-mnist package
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -27,9 +29,10 @@ def _candidates(path) -> list[Path]:
         out += [Path(path), Path(path) / "raw", Path(path) / "FashionMNIST" / "raw"]
     if os.environ.get("FASHION_MNIST_DIR"):
         out.append(Path(os.environ["FASHION_MNIST_DIR"]))
-    out += [Path("/usr/share/datasets/fashion-mnist"), Path("data/FashionMNIST/raw"),
+    out += [SYSTEM_DIR, Path("data/FashionMNIST/raw"),
             Path("FashionMNIST/raw"), Path.home() / ".cache" / "fashion-mnist",
-            Path.home() / ".cache" / "FashionMNIST" / "raw", Path.home() / "data" / "FashionMNIST" / "raw"]
+            Path.home() / ".cache" / "FashionMNIST" / "raw", Path.home() / "data" / "FashionMNIST" / "raw",
+            fashion_mnist_download_dir()]
     return out
 
 
@@ -47,15 +50,29 @@ def is_fashion_mnist_dir(folder: Path) -> bool:
 def find_fashion_mnist(path=None) -> Path:
     """The folder holding Fashion-MNIST's idx files: ``path`` (or its ``raw``/``FashionMNIST/raw``),
     ``$FASHION_MNIST_DIR``, ``/usr/share/datasets/fashion-mnist``, torchvision's
-    ``./data/FashionMNIST/raw``, ``~/.cache``. Raises FileNotFoundError listing where it looked."""
+    ``./data/FashionMNIST/raw``, ``~/.cache``, the download cache ``$ALEXNET_CACHE/FashionMNIST/raw``.
+    Without ``path``, when none has them, the four files are downloaded into the download cache
+    (:mod:`alexnet.download`, unless offline). Raises FileNotFoundError listing where it looked."""
     looked = _candidates(path)
+    download_dir = fashion_mnist_download_dir()
     for folder in looked:
-        if is_fashion_mnist_dir(folder):
+        # the download cache counts once it is complete; a partial one is completed below
+        if is_fashion_mnist_dir(folder) and (folder != download_dir or _complete(folder)):
             return folder
+    if path is None and not offline():
+        for asset in fashion_mnist_assets():
+            ensure_asset(asset.name)
+        return download_dir
+    why = (f"downloads are off ({OFFLINE_ENV}=1 or --offline)" if path is None else
+           f"{path} holds none (only the named data set `fashion-mnist` is downloaded)")
     raise FileNotFoundError(
         "Fashion-MNIST idx files not found; looked in " + ", ".join(str(p) for p in looked)
-        + ". Get them with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu) or "
-          "torchvision.datasets.FashionMNIST('data', download=True), or set FASHION_MNIST_DIR.")
+        + f"; {why}. Use `--dataset fashion-mnist` with network to download them into {download_dir}, "
+          "or point --data or FASHION_MNIST_DIR at the four *-ubyte.gz files.")
+
+
+def _complete(folder: Path) -> bool:
+    return all(_file(folder, stem) is not None for pair in FILES.values() for stem in pair)
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:

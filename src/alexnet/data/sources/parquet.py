@@ -110,7 +110,39 @@ def parquet_sources(src: Path, wanted: tuple[str, ...]) -> dict[str, SplitSource
     """One SplitSource per wanted split ("train"/"val") found among the parquet shards of ``src``."""
     src = Path(src)
     files = find_parquet(src)
-    pq = _require_pyarrow(files)
+    shards = _Shards(_require_pyarrow(files))
+    by_split, notes = _group_by_split(src, files, wanted)
+    labelled = [s for s in ("train", "val") if s in by_split]
+    ids, id_names = _class_ids(src, by_split, [s for s in labelled if s in wanted], labelled, shards)
+    out = {}
+    for s in labelled:
+        if s in wanted:
+            items, skipped = _split_items(by_split[s], shards, ids)
+            out[s] = SplitSource(kind="hf-parquet", items=items, class_ids=list(ids), names=dict(id_names),
+                                 skipped=skipped, notes=list(notes))
+    return out
+
+
+class _Shards:
+    """Each shard read once (:func:`_read_shard`); a damaged one is remembered with its error."""
+
+    def __init__(self, pq):
+        self.pq, self.read, self.errors = pq, {}, {}
+
+    def __call__(self, f: Path):
+        if f not in self.read and f not in self.errors:
+            try:
+                self.read[f] = _read_shard(self.pq, f)
+            except NotImageParquet:
+                raise
+            except (ValueError, OSError) as e:    # pyarrow's ArrowInvalid is a ValueError: a damaged file
+                self.errors[f] = str(e)
+        return self.read.get(f)
+
+
+def _group_by_split(src: Path, files: list[Path], wanted: tuple[str, ...]) -> tuple[dict[str, list[Path]], list[str]]:
+    """The shards of each split named in their file names (a folder of unnamed shards is one split),
+    and notes on the shards left out."""
     by_split: dict[str, list[Path]] = {}
     notes, unsplit = [], []
     for f in files:
@@ -127,74 +159,58 @@ def parquet_sources(src: Path, wanted: tuple[str, ...]) -> dict[str, SplitSource
     if "test" in by_split:
         notes.append(f"ignored {len(by_split['test'])} test shard(s) (unlabelled: label -1), e.g. "
                      f"{by_split['test'][0].name}")
-    labelled = [s for s in ("train", "val") if s in by_split]
-    read: dict[Path, tuple] = {}
-    shard_errors: dict[Path, str] = {}
+    return by_split, notes
 
-    def shard(f: Path):
-        if f not in read and f not in shard_errors:
-            try:
-                read[f] = _read_shard(pq, f)
-            except NotImageParquet:
-                raise
-            except (ValueError, OSError) as e:    # pyarrow's ArrowInvalid is a ValueError: a damaged file
-                shard_errors[f] = str(e)
-        return read.get(f)
 
+def _class_ids(src: Path, by_split: dict[str, list[Path]], wanted: list[str], labelled: list[str],
+               shards: _Shards) -> tuple[list[str], dict[str, str]]:
+    """Class ids (and their names): the shards' ClassLabel names (made unique), or, without names,
+    0…max label over every labelled shard."""
     names = None
-    for s in labelled:
-        if s not in wanted:
-            continue
-        for f in by_split[s]:
-            got = shard(f)
-            if got is not None and got[0] is not None:
-                if names is None:
-                    names = got[0]
-                elif got[0] != names:
-                    raise ValueError(f"{f}: its ClassLabel names differ from those of the other shards "
-                                     f"(shards of different data sets in {src}?)")
+    for f in (f for s in wanted for f in by_split[s]):
+        got = shards(f)
+        if got is not None and got[0] is not None:
+            if names is None:
+                names = got[0]
+            elif got[0] != names:
+                raise ValueError(f"{f}: its ClassLabel names differ from those of the other shards "
+                                 f"(shards of different data sets in {src}?)")
     if names is not None:
         counts: dict[str, int] = {}
         for n in names:
             counts[n] = counts.get(n, 0) + 1
         ids = [n if counts[n] == 1 else f"{n} #{i}" for i, n in enumerate(names)]
-        id_names = dict(zip(ids, names))
-    else:                                  # the numeric labels of every labelled shard fix the list
-        top = -1
-        for s in labelled:
-            for f in by_split[s]:
-                got = shard(f)
-                if got is not None:
-                    top = max([top] + [y for y in got[2] if y is not None])
-        width = len(str(max(top, 0)))
-        ids = [f"{i:0{width}d}" for i in range(top + 1)]
-        id_names = {}
-    out = {}
-    for s in labelled:
-        if s not in wanted:
+        return ids, dict(zip(ids, names))
+    top = -1                               # the numeric labels of every labelled shard fix the list
+    for f in (f for s in labelled for f in by_split[s]):
+        got = shards(f)
+        if got is not None:
+            top = max([top] + [y for y in got[2] if y is not None])
+    width = len(str(max(top, 0)))
+    return [f"{i:0{width}d}" for i in range(top + 1)], {}
+
+
+def _split_items(files: list[Path], shards: _Shards, ids: list[str]) -> tuple[list[Item], list[tuple[str, str, str]]]:
+    """Every row of the split's shards as an Item, or skipped with its reason."""
+    items: list[Item] = []
+    skipped: list[tuple[str, str, str]] = []
+    for f in files:
+        got = shards(f)
+        if got is None:
+            skipped.append((str(f), "unreadable parquet", shards.errors.get(f, "")))
             continue
-        items: list[Item] = []
-        skipped: list[tuple[str, str, str]] = []
-        for f in by_split[s]:
-            got = shard(f)
-            if got is None:
-                skipped.append((str(f), "unreadable parquet", shard_errors.get(f, "")))
-                continue
-            _, groups, labels = got
-            row = 0
-            for g, n in groups:
-                for i in range(n):
-                    y = labels[row]
-                    source = f"{f}#{row}"
-                    if y is None or y == -1:
-                        skipped.append((source, "unlabelled", "label is null" if y is None else "label -1"))
-                    elif not 0 <= y < len(ids):
-                        skipped.append((source, "unknown class" if y >= 0 else "bad label",
-                                        f"label {y} is not among the {len(ids)} classes"))
-                    else:
-                        items.append(Item(source=source, label=ids[y], kind="parquet", path=str(f),
-                                          offset=g, size=i))
-                    row += 1
-        out[s] = SplitSource(kind="hf-parquet", items=items, class_ids=list(ids), names=dict(id_names),
-                             skipped=skipped, notes=list(notes))
-    return out
+        _, groups, labels = got
+        row = 0
+        for g, n in groups:
+            for i in range(n):
+                y = labels[row]
+                source = f"{f}#{row}"
+                if y is None or y == -1:
+                    skipped.append((source, "unlabelled", "label is null" if y is None else "label -1"))
+                elif not 0 <= y < len(ids):
+                    skipped.append((source, "unknown class" if y >= 0 else "bad label",
+                                    f"label {y} is not among the {len(ids)} classes"))
+                else:
+                    items.append(Item(source=source, label=ids[y], kind="parquet", path=str(f), offset=g, size=i))
+                row += 1
+    return items, skipped

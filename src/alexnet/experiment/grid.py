@@ -32,19 +32,21 @@ from typing import Any, Callable, Sequence
 
 from .. import stop
 from ..atomic import atomic_write_text
-from ..config import Config, resolve_config
+from ..config import Config
+from ..recipes import resolve_config
 from ..data.open import open_data
 from ..device import resolve_device
 from ..jsonl import JsonlWriter
 from ..models import model_class
+from ..provenance import provenance
 from ..train.checkpoint import CHECKPOINT_NAME
 from ..train.log import LOG_NAME, read_run_log
 from ..train.loop import TrainingDiverged, TrainingStalled
 from ..train.runner import CONFIG_NAME, run_training
 from ..weights import WEIGHTS_NAME
 from .ablations import NAMES, ExperimentError, Variant, ablation
-from .imported import RESULT_NAME, import_runs, read_results
-from .presets import Preset, preset as get_preset, resize_for
+from ..recipes import Preset, preset as get_preset, resize_for
+from .imported import RESULT_NAME, import_runs, read_results, with_defaults
 from .report import write_report
 
 SPEC_NAME = "experiment.json"
@@ -94,6 +96,11 @@ def run_record(run_dir: Path, target: float, num_classes: int) -> dict[str, Any]
     }
     if num_classes > 5:
         record["test_top5_error"] = last.get("val_top5_error")
+    tests = [e for e in events if e.get("event") == "test"]
+    if tests:       # a run with a held-out validation split: the epochs validated, the test came once, at the end
+        record.update(validation_error=last.get("val_top1_error"), test_error=tests[-1]["test_top1_error"])
+        if num_classes > 5:
+            record["test_top5_error"] = tests[-1]["test_top5_error"]
     return record
 
 
@@ -144,6 +151,7 @@ def _check_spec(out: Path, spec: dict[str, Any]) -> None:
     path = out / SPEC_NAME
     if path.is_file():
         old = json.loads(path.read_text())
+        old["config"] = with_defaults(old.get("config") or {})      # (keys added since: at their defaults)
         keys = ("experiment", "preset", "data", "config")
         if any(old.get(k) != spec.get(k) for k in keys):
             diff = [k for k in keys if old.get(k) != spec.get(k)]
@@ -161,10 +169,12 @@ def config_key(cfg: Config) -> str:
 
 
 def _one_run(cfg: Config, run_dir: Path, target: float, num_classes: int,
-             finished: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+             finished: dict[str, dict[str, Any]] | None = None, device: Any = None) -> dict[str, Any]:
     """Train (or resume, or read back) one run. ``finished`` maps config keys to the records of
     runs already trained in this call: ``all`` trains the paper's own setting (relu = lrn =
-    overlapping = two towers = dropout = crops+flips) once per seed and shares it."""
+    overlapping = two towers = dropout = crops+flips) once per seed and shares it. The record of
+    a run trained here holds its ``provenance`` (host, commit, dirty tree: reports pair runs of
+    one host only); a shared run keeps the provenance of the run that trained it."""
     result_path = run_dir / RESULT_NAME
     if result_path.is_file():
         return json.loads(result_path.read_text())
@@ -187,6 +197,7 @@ def _one_run(cfg: Config, run_dir: Path, target: float, num_classes: int,
     else:
         record = run_record(run_dir, target, num_classes)
     record["seconds"] = round(time.time() - started, 1)
+    record["provenance"] = provenance(device)
     atomic_write_text(result_path, json.dumps(record, indent=1) + "\n")
     return record
 
@@ -280,7 +291,7 @@ def run_experiment(name: str, *, preset: str = "cpu", seeds: int = 1, seed: int 
                 say(f"[experiment {name}] run {n}/{total}: {v.name}, seed {s}"
                     + (" (finished earlier)" if done_before else ""))
                 log.write("run", variant=v.name, seed=s, run_dir=str(run_dir), finished_earlier=done_before)
-                record = _one_run(cfg, run_dir, target, store.num_classes, finished)
+                record = _one_run(cfg, run_dir, target, store.num_classes, finished, dev)
                 stop.check(f"experiment {name} (run {n}/{total} finished)")   # a signal in its last step
                 if finished is not None and "same_run_as" not in record:
                     finished[config_key(cfg)] = record
@@ -290,7 +301,7 @@ def run_experiment(name: str, *, preset: str = "cpu", seeds: int = 1, seed: int 
     finally:
         log.close()
     result = {
-        "experiment": name, "preset": preset, "data": opened.description,
+        "experiment": name, "preset": preset, "data": opened.description, "provenance": provenance(dev),
         "target_train_error": target,
         "target_rule": (f"the fraction of chance-level error that the paper's 25% was on CIFAR-10: "
                         f"(1 − 1/{store.num_classes}) × 0.25 / 0.9"),

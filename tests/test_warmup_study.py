@@ -1,0 +1,36 @@
+"""benchmarks/warmup_study.py: the recipe's warm-up against none, validated on held-out images."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from train_fixtures import write_fashion_idx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+
+@pytest.mark.slow   # ~20 s on the shared 2-core machine: two tiny training runs
+def test_the_study_writes_every_run_with_its_provenance(tmp_path, monkeypatch, capsys):
+    import warmup_study
+    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
+    fm = write_fashion_idx(tmp_path / "fm")
+    out = tmp_path / "study.json"
+    args = ["--seeds", "1", "--epochs", "1", "--steps", "2", "--batch-size", "16", "--holdout", "16",
+            "--data", str(fm), "--work", str(tmp_path / "work"), "--out", str(out)]
+    assert warmup_study.main(args) == 0
+    result = json.loads(out.read_text())
+    assert [(r["warmup_steps"], r["seed"]) for r in result["runs"]] == [(100, 0), (0, 0)]
+    assert result["provenance"]["command"] and "dirty" in result["provenance"]
+    for r in result["runs"]:
+        events = [json.loads(x) for x in (Path(r["run_dir"]) / "log.jsonl").read_text().splitlines()]
+        epoch = [e for e in events if e["event"] == "epoch"][-1]
+        test = [e for e in events if e["event"] == "test"][-1]
+        assert epoch["val_images"] == 16 and test["test_images"] == 32      # validated on held-out, tested once
+        assert r["per_epoch"][-1]["validation_accuracy"] == 1 - epoch["val_top1_error"]
+        assert r["test_accuracy"] == 1 - test["test_top1_error"]
+    assert warmup_study.main(args) == 0          # finished runs are read back
+    assert "wrote" in capsys.readouterr().out
