@@ -66,9 +66,9 @@ def test_divergence_message_quotes_the_rate_of_the_step(fm, tmp_path):
 
 
 def test_chance_level_warning_quotes_the_warm_up_rate(fm):
-    from alexnet.train.loop import chance_level_message
+    from alexnet.recipes import chance_level_advice
     cfg = tiny_config(fm, lr=0.01, warmup_steps=100)
-    text, stop = chance_level_message(cfg, 2.30, 10, step_lr=0.0002)
+    text, stop = chance_level_advice(cfg, 2.30, 10, step_lr=0.0002)
     assert "0.0002" in text and "warm-up" in text and not stop
 
 
@@ -96,7 +96,7 @@ def test_full_disk_names_the_file_and_keeps_the_last_checkpoint(fm, tmp_path, mo
 
 def test_full_disk_while_writing_the_weights(fm, tmp_path, monkeypatch):
     from alexnet.atomic import DiskFull
-    from alexnet import weights
+    from alexnet.weights import format as weights
 
     def full(*a, **kw):
         raise RuntimeError("Error while serializing: I/O error: No space left on device (os error 28)")

@@ -311,7 +311,7 @@ class Trainer:
         last = (f"the last good checkpoint is {ckpt} (kept unchanged); resume from it with "
                 f"`alexnet train --resume {self.run_dir} --lr SMALLER`" if ckpt.exists()
                 else "no checkpoint was written yet (it diverged in the first epoch)")
-        lr = self.optimizer.param_groups[0]["lr"]   # the last step's rate (warm-up, linear decay), not the recipe's
+        lr = self.last_step_lr   # the last step's rate (warm-up, linear decay), not the recipe's
         msg = (f"the training loss became {value} at step {self.step} (epoch {self.epoch + 1}) with lr "
                f"{lr:g}; stopping. {last}. A smaller learning rate usually helps.")
         self.logger.event("nan", step=self.step, epoch=self.epoch, loss=value, lr=lr)
@@ -348,7 +348,7 @@ class Trainer:
         if self.epoch == 0 and self.last_interval_loss is not None \
                 and at_chance_level(self.last_interval_loss, self.data.num_classes):
             text, stop = chance_level_advice(cfg, self.last_interval_loss, self.data.num_classes,
-                                             step_lr=self.optimizer.param_groups[0]["lr"])
+                                             step_lr=self.last_step_lr)
             self.logger.warning(text, step=self.step, epoch=self.epoch)
             stalled = text if stop and self.epoch + 1 < cfg.epochs else None
         if self.schedule.epoch_end(self.epoch, val):
