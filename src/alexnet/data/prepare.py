@@ -199,6 +199,10 @@ def prepare(src, out, *, split: str = "all", size: int = 256, workers: int | Non
     if split not in ("train", "val", "all"):
         raise ValueError(f"split must be train, val or all, not {split!r}")
     src, out = Path(src), Path(out)
+    if src.is_dir() and out.resolve().is_relative_to(src.resolve()):
+        raise ValueError(f"OUT {out} is inside SRC {src}: the store's own files would be read as images (a class "
+                         f"{out.resolve().relative_to(src.resolve()).parts[0]!r}) when it is prepared again; "
+                         f"choose an OUT outside {src}")
     found = discover(src, split)
     if not found:
         raise FileNotFoundError(f"nothing to prepare for split {split!r} in {src} (expected an ImageFolder "
