@@ -70,7 +70,8 @@ def test_sigterm_in_the_last_step_stops_the_demo_before_its_test(tmp_path):
     fm = write_fashion_idx(tmp_path / "fm")
     out = tmp_path / "demo"
     args = ["demo", "--data", fm, "--out", out, "--device", "cpu", "--set", "epochs=1",
-            "--set", "max_steps_per_epoch=2", "--set", "batch_size=16", "--set", "workers=0"]
+            "--set", "max_steps_per_epoch=2", "--set", "batch_size=16", "--set", "workers=0",
+            "--set", "holdout=16"]   # 16 of the 64 training images (the demo: 5,000)
     proc = alexnet(tmp_path, *args, stop_at="end")
     assert proc.returncode == 130, proc.stderr[-2000:]
     assert "SIGTERM received: the demo" in proc.stderr
