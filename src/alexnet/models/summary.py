@@ -20,6 +20,7 @@ import inspect
 from dataclasses import asdict, dataclass
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 from torch import nn
 
 from .lrn import CeilPad2d, LocalResponseNorm
@@ -91,6 +92,13 @@ def summarize(arch: str = "alexnet2012", *, input_size: int = 224, num_classes: 
         for h in handles:
             h.remove()
 
+    def macs_of(module: nn.Module, x: torch.Tensor) -> int:
+        """torch's own count (FlopCounterMode: 2 FLOPs per multiply-accumulate, grouped convolutions
+        per group) of the layer run again on its meta input; the receptive fields below are ours."""
+        with torch.no_grad(), FlopCounterMode(display=False) as flops:
+            module(x)
+        return flops.get_total_flops() // 2
+
     n, j, r, start = input_size, 1, 1, 0.5
     spatial = True
     rows: list[LayerRow] = []
@@ -100,8 +108,7 @@ def summarize(arch: str = "alexnet2012", *, input_size: int = 224, num_classes: 
         if isinstance(module, nn.Conv2d):
             k, s, p = _pair(module.kernel_size)[0], _pair(module.stride)[0], _pair(module.padding)[0]
             n, j, r, start = (n - k + 2 * p) // s + 1, j * s, r + (k - 1) * j, start + ((k - 1) / 2 - p) * j
-            macs = y[0].numel() * (module.in_channels // module.groups) * k * k
-            neurons = y[0].numel()
+            macs, neurons = macs_of(module, x), y[0].numel()
         elif isinstance(module, nn.MaxPool2d):
             k, s, p = _pair(module.kernel_size)[0], _pair(module.stride)[0], _pair(module.padding)[0]
             n, j, r, start = (n - k + 2 * p) // s + 1, j * s, r + (k - 1) * j, start + ((k - 1) / 2 - p) * j
@@ -115,8 +122,7 @@ def summarize(arch: str = "alexnet2012", *, input_size: int = 224, num_classes: 
                 n, j, r, start = (n - k) // s + 1, j * s, r + (k - 1) * j, start + (k - 1) / 2 * j
         elif isinstance(module, nn.Linear):
             spatial = False
-            macs = module.in_features * module.out_features
-            neurons = module.out_features
+            macs, neurons = macs_of(module, x), module.out_features
         rows.append(LayerRow(
             name=names[module], op=_op_text(module), output_shape=list(y.shape[1:]), params=params,
             macs=macs, neurons=neurons,

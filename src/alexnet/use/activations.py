@@ -5,6 +5,11 @@
 
 Works for every registered architecture: each names the module whose output is a layer in its
 ``LAYER_OUTPUTS`` (conv maps and fc vectors after their ReLU, pool5 as fc6 sees it).
+
+A forward hook, not ``torchvision.models.feature_extraction.create_feature_extractor``: that one
+traces the net with torch.fx, which fails on all three nets here (alexnet2012's ceil-rule padding
+and d2l's flatten branch on the input's shape; alexnet_owt's head slices its Sequential), tried
+with torchvision 0.29.
 """
 
 from __future__ import annotations
