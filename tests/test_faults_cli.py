@@ -132,11 +132,14 @@ def test_outputs_that_name_a_directory_or_a_file_are_one_line(tmp_path, small_ne
         assert "Traceback" not in err and words in err, err
 
 
-def test_prepare_into_a_folder_inside_its_source_is_refused(tmp_path, capsys):
+def test_prepare_into_a_folder_inside_its_source_leaves_the_store_out(tmp_path, capsys):
     from data_fixtures import jpeg_bytes, picture
     for c in ("a", "b"):
         (tmp_path / "src" / c).mkdir(parents=True)
         (tmp_path / "src" / c / "0.jpg").write_bytes(jpeg_bytes(picture(40, 30, 0)))
-    assert cli(["prepare", str(tmp_path / "src"), str(tmp_path / "src" / "out")]) == 2
+    for _ in range(2):      # the second run finds the store inside SRC: not a class, nothing to do
+        assert cli(["prepare", str(tmp_path / "src"), str(tmp_path / "src" / "out"), "--split", "train"]) == 0
     err = capsys.readouterr().err
-    assert "is inside SRC" in err and "'out'" in err and not (tmp_path / "src" / "out").exists()
+    assert "nothing to do" in err and "error" not in err
+    import json
+    assert json.loads((tmp_path / "src" / "out" / "classes.json").read_text())["wnids"] == ["a", "b"]

@@ -107,6 +107,23 @@ def _plan_id(source: SplitSource, size: int, quality: int, chunk_size: int) -> s
     return h.hexdigest()
 
 
+def _leave_out(found: dict[str, SplitSource], src: Path, out: Path) -> dict[str, SplitSource]:
+    """Drop the store's own files when OUT lies inside SRC (``prepare photos photos/store``): a rerun
+    would otherwise read them as images of a class named after OUT's folder."""
+    o = out.resolve()
+    if not (src.is_dir() and o.is_relative_to(src.resolve())):
+        return found
+    for source in found.values():
+        keep = [it for it in source.items if not (it.path and Path(it.path).resolve().is_relative_to(o))]
+        if len(keep) == len(source.items):
+            continue
+        labels = {it.label for it in keep}
+        source.items = keep
+        source.class_ids = [c for c in source.class_ids
+                            if c in labels or not o.is_relative_to((src / c).resolve())]
+    return found
+
+
 def _clean_tmp(split_dir: Path) -> None:
     for p in split_dir.glob(".tmp-*"):  # left by a killed run; the real files are intact
         p.unlink(missing_ok=True)
@@ -199,11 +216,7 @@ def prepare(src, out, *, split: str = "all", size: int = 256, workers: int | Non
     if split not in ("train", "val", "all"):
         raise ValueError(f"split must be train, val or all, not {split!r}")
     src, out = Path(src), Path(out)
-    if src.is_dir() and out.resolve().is_relative_to(src.resolve()):
-        raise ValueError(f"OUT {out} is inside SRC {src}: the store's own files would be read as images (a class "
-                         f"{out.resolve().relative_to(src.resolve()).parts[0]!r}) when it is prepared again; "
-                         f"choose an OUT outside {src}")
-    found = discover(src, split)
+    found = _leave_out(discover(src, split), src, out)
     if not found:
         raise FileNotFoundError(f"nothing to prepare for split {split!r} in {src} (expected an ImageFolder "
                                 f"tree, an ILSVRC-2012 root, Fashion-MNIST idx files, or Hugging Face parquet shards)")
