@@ -154,3 +154,21 @@ def test_steps_a_resume_trained_again_leave_the_curves(tmp_path):
     epochs, intervals = read_log(tmp_path)
     assert [r["step"] for r in intervals] == [2, 4, 6, 8] and intervals[2]["loss"] == 1.6   # no line back in time
     assert [r["epoch"] for r in epochs] == [1, 2]
+
+
+def test_full_disk_while_logging_is_one_line(tmp_path):
+    from alexnet.atomic import DiskFull
+    from alexnet.jsonl import JsonlWriter
+    log = JsonlWriter(tmp_path / "log.jsonl")
+    log.write("start")
+
+    class Full:
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def close(self):
+            pass
+    log._file = Full()
+    with pytest.raises(DiskFull, match="log.jsonl: a line of the log was not written: the disk is full"):
+        log.write("step", loss=1.0)
+    assert json.loads((tmp_path / "log.jsonl").read_text())["event"] == "start"
