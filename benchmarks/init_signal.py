@@ -14,12 +14,9 @@ Prints a table and writes JSON (default benchmarks/results/init-signal-<date>.js
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common  # noqa: E402
+import common
 
 
 def main(argv=None) -> int:
@@ -52,14 +49,11 @@ def main(argv=None) -> int:
                          "per_image_share": per_image / size})
             print(f"{init:<13} seed {seed}: per-image part {per_image:9.4f}  logits {size:9.4f}  "
                   f"share {100 * per_image / size:6.2f}%")
-    result = {"date": common.today(), "command": common.command_line(), "versions": common.versions(),
-              "device": "cpu", "images": len(x), "input": "Fashion-MNIST test images, 28 → 64 px, [0, 255] − mean image",
-              "rows": rows}
-    out = args.out or Path(__file__).resolve().parent / "results" / f"init-signal-{common.today()}.json"
-    common.write_json(out, result)
-    print(f"wrote {out}")
+    common.write_result(args.out or common.RESULTS / f"init-signal-{common.today()}.json",
+                        {"images": len(x), "input": "Fashion-MNIST test images, 28 → 64 px, [0, 255] − mean image",
+                         "rows": rows})
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

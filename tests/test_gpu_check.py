@@ -1,5 +1,5 @@
-"""benchmarks/gpu_check.py (everything a GPU must show, one command), benchmarks/lrn_speed.py and
-benchmarks/cpu_step_speed.py still run: their CPU dry runs, as CI runs them, write every promised key."""
+"""benchmarks/gpu_check.py (everything a GPU must show, one command) and benchmarks/lrn.py still run:
+their CPU dry runs, as CI runs them, write every promised key."""
 
 from __future__ import annotations
 
@@ -26,10 +26,14 @@ def test_gpu_check_dry_run_runs_every_stage_and_writes_one_json(tmp_path):
     for stage in STAGES:
         assert result[stage]["status"] == "ok", (stage, result[stage])
     assert result["dry_run"] is True and result["device"] == "cpu"
+    assert result["provenance"]["device"] == "cpu" and result["provenance"]["cpu_model"]
     for key in ("end_to_end_images_per_s", "baseline_images_per_s", "model_only_images_per_s"):
         assert result[key] > 0, key
     # no GPU here: the cuda tests are collected and skipped, none deselected by mistake
     assert result["cuda_tests"]["skipped"] >= 4 and result["cuda_tests"]["failed"] == 0
+    # the model-only rows are roofline.py's: bf16, channels-last, FLOPs counted, against the peaks
+    assert {r["arch"] for r in result["model_only"]["rows"]} == {"alexnet2012", "alexnet_owt"}
+    assert all(r["precision"] == "bf16" and r["flops_per_step"] > 0 for r in result["model_only"]["rows"])
     runs = result["fashion_mnist"]["runs"]
     assert set(runs) == {"d2l", "paper"}
     assert runs["d2l"]["optimizer"] == "adam" and runs["paper"]["optimizer"] == "sgd"
@@ -42,32 +46,18 @@ def test_gpu_check_dry_run_runs_every_stage_and_writes_one_json(tmp_path):
     assert log[0]["event"] == "start" and log[-1]["event"] == "end"
 
 
-@pytest.mark.slow
-def test_lrn_speed_quick_run_reports_the_ratio_it_measured(tmp_path):
+@pytest.mark.slow   # ~20 s: the LRN layer twice and four steps at batch 4
+def test_lrn_quick_run_measures_the_layer_and_the_step_with_and_without_it(tmp_path):
     out = tmp_path / "lrn.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "lrn_speed.py"), "--quick", "--device", "cpu",
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "lrn.py"), "--quick", "--device", "cpu",
                            "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads(out.read_text())
-    by = {r["name"]: r["images_per_s"] for r in result["rows"]}
-    # the ratio of the two measured rates, recomputed: float64 rounding only
-    assert result["step_lrn_over_no_lrn"] == pytest.approx(by["lrn=True (the paper)"] / by["lrn=False"])
-    assert {r["section"] for r in result["rows"]} == {"layer", "step"}
-    assert result["quick"] is True and "--quick" in result["command"]
-
-
-@pytest.mark.slow
-def test_cpu_step_speed_quick_run_reports_what_it_measured(tmp_path):
-    out = tmp_path / "cpu-step.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cpu_step_speed.py"), "--quick",
-                           "--threads", "1", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    result = json.loads(out.read_text())
-    by = {r["name"]: r["images_per_s"] for r in result["rows"]}
-    assert set(by) == {"float32", "bf16 autocast", "float32, channels-last", "bf16 autocast, channels-last"}
-    assert result["ratios"]["1 threads"]["bf16_over_float32"] == pytest.approx(by["bf16 autocast"] / by["float32"])
-    assert all(r["threads"] == 1 and r["batch_size"] == 4 for r in result["rows"])
-    assert {"cpu_model", "avx512_bf16", "amx_bf16", "onednn_bf16"} <= set(result["cpu"])
-    assert (out.with_suffix(".log.jsonl")).is_file() and result["versions"]["torch"]
+    steps = {r["name"]: r for r in result["rows"] if r["section"] == "step"}
+    assert set(steps) == {"lrn=True (the paper)", "lrn=False", "torch.nn.LocalResponseNorm in place",
+                          "lrn=True, SGD without the fused kernel"}
+    assert [r["lrn"] for r in steps.values()] == [True, False, True, True]
+    assert all(r["batch_size"] == 4 and r["input_size"] == 64 and r["images_per_s"] > 0 for r in steps.values())
+    assert len([r for r in result["rows"] if r["section"] == "layer"]) == 2
+    assert result["step_lrn_over_no_lrn"] > 0 and result["provenance"]["commit"]

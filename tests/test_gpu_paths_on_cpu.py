@@ -6,8 +6,7 @@
   each batch over through its event (no device-wide synchronize);
 - train_step and a whole run with bf16 autocast and channels_last (what amp/channels_last "auto"
   choose on CUDA);
-- build_data gives the loaders the rank's own GPU (cuda:N), not the current device;
-- the benchmarks' CUDA Timer records its events on its device's stream.
+- build_data gives the loaders the rank's own GPU (cuda:N), not the current device.
 """
 
 from __future__ import annotations

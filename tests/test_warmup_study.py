@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,18 +12,24 @@ import pytest
 
 from train_fixtures import write_fashion_idx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "warmup_study.py"
+
+
+def run_study(args: list[str], cache: Path) -> str:
+    """The script in a subprocess, as a user runs it (tests do not import the benchmarks)."""
+    proc = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "ALEXNET_CACHE": str(cache)})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc.stdout
 
 
 @pytest.mark.slow   # ~20 s on the shared 2-core machine: two tiny training runs
-def test_the_study_writes_every_run_with_its_provenance(tmp_path, monkeypatch, capsys):
-    import warmup_study
-    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
+def test_the_study_writes_every_run_with_its_provenance(tmp_path):
     fm = write_fashion_idx(tmp_path / "fm")
     out = tmp_path / "study.json"
     args = ["--seeds", "1", "--epochs", "1", "--steps", "2", "--batch-size", "16", "--holdout", "16",
             "--data", str(fm), "--work", str(tmp_path / "work"), "--out", str(out)]
-    assert warmup_study.main(args) == 0
+    run_study(args, tmp_path / "cache")
     result = json.loads(out.read_text())
     assert [(r["warmup_steps"], r["seed"]) for r in result["runs"]] == [(100, 0), (0, 0)]
     assert result["provenance"]["command"] and "dirty" in result["provenance"]
@@ -32,5 +40,4 @@ def test_the_study_writes_every_run_with_its_provenance(tmp_path, monkeypatch, c
         assert epoch["val_images"] == 16 and test["test_images"] == 32      # validated on held-out, tested once
         assert r["per_epoch"][-1]["validation_accuracy"] == 1 - epoch["val_top1_error"]
         assert r["test_accuracy"] == 1 - test["test_top1_error"]
-    assert warmup_study.main(args) == 0          # finished runs are read back
-    assert "wrote" in capsys.readouterr().out
+    assert "wrote" in run_study(args, tmp_path / "cache")          # finished runs are read back
