@@ -115,7 +115,7 @@ def test_stats_and_second_run_does_nothing(hf, capsys):
     assert summary["splits"]["train"]["stats"]["pca"] == str(out / "stats" / "pca.json")
     assert PreparedStore(out, "train").stats().mean_image.shape == (256, 256, 3)
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()
-              and p.name not in ("summary.json", "prepare.log.jsonl")}
+              and p.name not in ("summary.json", "prepare.log.jsonl", ".lock")}   # .lock: alexnet.lock
     again = prepare(src, out, workers=2, chunk_size=4, progress=False)
     assert all(s.get("already_complete") for s in again["splits"].values())
     assert "nothing to do" in capsys.readouterr().err

@@ -95,7 +95,7 @@ def test_stats_equal_direct_numpy(ilsvrc):
 def test_second_run_does_nothing(ilsvrc, capsys):
     src, out, _, _ = ilsvrc
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != "summary.json"
-              and p.name != "prepare.log.jsonl"}
+              and p.name not in ("prepare.log.jsonl", ".lock")}   # .lock: who is writing (alexnet.lock)
     summary = prepare(src, out, workers=2, chunk_size=4, progress=False)
     assert all(s.get("already_complete") for s in summary["splits"].values())
     assert "nothing to do" in capsys.readouterr().err

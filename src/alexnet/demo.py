@@ -50,6 +50,7 @@ from typing import Any
 
 import torch
 
+from . import stop
 from .atomic import atomic_write_text
 from .config import Config
 from .data.holdout import split_name
@@ -215,6 +216,7 @@ def run_demo(out: str | Path = "runs/demo", data: str | Path | None = None, *, d
     summary = run_training(cfg, out, resume=resume)
     if summary["status"] != "done":
         raise KeyboardInterrupt(f"demo interrupted; run the same command again to resume it from {out}")
+    stop.check("the demo (trained; the 10-view test and report.json were not made)")
     cfg = read_run_config(out)
     figures = final_tests(out, cfg, dev, summary)
     report = report_of(out, cfg, dev, summary, profile, resume, figures, started, prepare_seconds)

@@ -16,12 +16,21 @@ def resolve_device(name: str | torch.device | None = "auto", local_rank: int = 0
         if torch.cuda.is_available():
             return torch.device(f"cuda:{local_rank}")
         return torch.device("mps") if mps_is_available() else torch.device("cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device {str(name)!r} is not one this machine can train or run on; use --device cpu, "
+                         f"cuda, cuda:N, mps or auto")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device {str(name)!r} requested but no CUDA GPU is available; use --device cpu")
         if device.index is None:
             device = torch.device(f"cuda:{local_rank}")
+        if device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {str(name)!r} requested but this machine has {torch.cuda.device_count()} "
+                             f"CUDA GPU(s) (cuda:0 ...); use --device cuda or auto")
     if device.type == "mps" and not mps_is_available():
         raise ValueError(f"device {str(name)!r} requested but PyTorch cannot use an Apple GPU (MPS) here "
                          f"(it needs an Apple-silicon Mac and a macOS build of torch); use --device cpu")

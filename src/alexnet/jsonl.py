@@ -12,12 +12,15 @@ written as the strings ``"nan"``, ``"inf"``, ``"-inf"``.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from .atomic import DiskFull
 
 
 def utc_now() -> str:
@@ -43,6 +46,8 @@ class JsonlWriter:
         self.path = Path(path) if path is not None else None
         self._file = None
         if self.path is not None and enabled:
+            if self.path.parent.exists() and not self.path.parent.is_dir():
+                raise NotADirectoryError(f"cannot write {self.path}: {self.path.parent} is a file, not a directory")
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "a", encoding="utf-8", buffering=1)
 
@@ -54,7 +59,13 @@ class JsonlWriter:
         if self._file is None:
             return
         record = {"time": utc_now(), "event": event, **_clean(fields)}
-        self._file.write(json.dumps(record, default=str) + "\n")
+        try:
+            self._file.write(json.dumps(record, default=str) + "\n")
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise DiskFull(e.errno, f"{self.path}: a line of the log was not written: the disk is full; the lines "
+                                    f"before it are intact. Free some space and run the command again") from e
 
     def close(self) -> None:
         if self._file is not None:

@@ -148,11 +148,16 @@ FINETUNE_DEFAULTS: dict[str, Any] = {"lr": 0.001, "epochs": 10, "schedule": "con
 
 # -- advice ------------------------------------------------------------------------------------------
 
-def chance_level_advice(cfg: Config, train_loss: float, num_classes: int) -> tuple[str, bool]:
+def chance_level_advice(cfg: Config, train_loss: float, num_classes: int,
+                        step_lr: float | None = None) -> tuple[str, bool]:
     """What to tell the user when the loss after the first epoch is at chance level, and whether
-    to stop: alexnet2012 with the printed init is known to stay there (docs/REPRODUCTION.md)."""
+    to stop: alexnet2012 with the printed init is known to stay there (docs/REPRODUCTION.md).
+    ``step_lr``: the rate of the epoch's last step (lower than ``cfg.lr`` during a warm-up)."""
     head = (f"the training loss after the first epoch is {train_loss:.4f}, at chance level "
             f"(ln {num_classes} = {math.log(num_classes):.4f}): the net is not learning")
+    if step_lr is not None and step_lr < cfg.lr * (1 - 1e-6):
+        head += (f" (its last step ran at lr {step_lr:g}, still in the warm-up of {cfg.warmup_steps} steps to "
+                 f"lr {cfg.lr:g}: a longer first epoch may get there)")
     init = cfg.model.get("init", "cuda-convnet")
     if cfg.arch == "alexnet2012" and init == "paper":
         return (f"{head}. With the paper's printed init (N(0, 0.01) everywhere, biases 1) the bias path drowns "

@@ -35,3 +35,22 @@ def add_weights(p: argparse.ArgumentParser, name: str = "weights") -> None:
 def is_main_process() -> bool:
     """Rank 0 of a torchrun job, or a plain process: the one that prints the final line."""
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def expand_user_paths(args: argparse.Namespace) -> argparse.Namespace:
+    """Expand a leading ``~`` in every string argument (and list of strings), in place.
+
+    The shell expands ``~`` only at the start of a word, so ``--out=~/runs/x`` arrives as the
+    literal ``~/runs/x``: used as it is, it creates a folder named ``~`` in the working
+    directory (and cleaning that up invites ``rm -rf ~``)."""
+    def expand(value):
+        if isinstance(value, str) and value.startswith("~"):
+            return os.path.expanduser(value)
+        if isinstance(value, list):
+            return [expand(v) for v in value]
+        return value
+
+    for key, value in vars(args).items():
+        if key not in ("set", "func", "command"):     # --set KEY=VALUE is parsed by the config
+            setattr(args, key, expand(value))
+    return args

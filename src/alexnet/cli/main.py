@@ -14,6 +14,7 @@ import sys
 
 import alexnet.cli as _pkg
 from alexnet import __version__
+from alexnet.atomic import DiskFull
 from alexnet.download import OFFLINE_ENV, DownloadError
 
 
@@ -57,23 +58,29 @@ def _add_offline_to_commands(parser: argparse.ArgumentParser, seen: set[int] | N
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .args import expand_user_paths
+    expand_user_paths(args)   # `--out=~/x`: the shell leaves that ~ alone
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     offline_before = os.environ.get(OFFLINE_ENV)
     if args.offline:
         os.environ[OFFLINE_ENV] = "1"          # seen by alexnet.download here and in child processes
+    from alexnet import stop
+    stop.clear()
     try:
-        return int(args.func(args) or 0)
-    except (FileNotFoundError, NotADirectoryError, ValueError, ImportError, DownloadError) as e:
+        with stop.sigterm_raises():   # SIGTERM stops like Ctrl-C: clean-up runs, exit 130 (alexnet.stop)
+            return int(args.func(args) or 0)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, ValueError, ImportError, DownloadError,
+            DiskFull) as e:
         # Errors the user can fix (a path, an option, a missing optional package) print as one
         # line; ALEXNET_DEBUG=1 shows the traceback.
         if os.environ.get("ALEXNET_DEBUG"):
             raise
         print(f"alexnet {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"alexnet {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"alexnet {args.command}: {e or 'interrupted'}", file=sys.stderr)
         return 130
     finally:
         if args.offline and offline_before is None:   # main() called in-process (tests, scripts) leaves no trace

@@ -77,8 +77,14 @@ def run_train(args: argparse.Namespace) -> int:
     from alexnet.recipes import resolve_config
     from alexnet.train.runner import run_training
     overrides = _overrides(args)
-    if args.resume:
-        return _training("train", lambda: run_training(None, args.resume, resume=True, overrides=overrides))
+    resume = args.resume
+    if resume == "auto":   # one command line that starts a run or continues it (torchrun --max-restarts)
+        from alexnet.train.runner import can_resume
+        resume = args.out if can_resume(args.out) else None
+        if resume and is_main_process():
+            print(f"alexnet train: resuming {args.out} from its checkpoint (--resume auto)", file=sys.stderr)
+    if resume:
+        return _training("train", lambda: run_training(None, resume, resume=True, overrides=overrides))
     cfg = resolve_config(args.recipe, overrides)
     return _training("train", lambda: run_training(cfg, args.out))
 
@@ -122,7 +128,9 @@ def register(subparsers) -> None:
     p.add_argument("--data", help="a prepared store (alexnet prepare OUT), an ImageFolder, or Fashion-MNIST idx files")
     p.add_argument("--dataset", choices=["fashion-mnist"], help="a named data set found on this machine")
     p.add_argument("--out", default="runs/train", help="run directory (default runs/train)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly; `--resume auto`: continue "
+                                                       "--out if it holds a checkpoint, else start it (one command "
+                                                       "line for torchrun --max-restarts)")
     _common(p)
     p.set_defaults(func=run_train)
 

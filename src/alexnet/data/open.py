@@ -13,7 +13,8 @@ What ``data`` may be:
   ``~/.cache/alexnet``) under ``fashion-mnist-<hash of the source path>`` and reused;
 - an ImageFolder tree (``CLASS/*.jpg``, or ``train/CLASS/…`` and ``val/CLASS/…``): prepared
   once into the same cache under ``imagefolder-<name>-<hash>`` (256×256 JPEGs with their mean
-  image and PCA). The cache is reused when complete; delete it after changing the images.
+  image and PCA). The cache is reused while the tree is unchanged (every file's path, size and
+  modification time: :func:`source_fingerprint`); after a change it is prepared again.
 
 In a distributed run only one process per node prepares (``prepare_here``); the others wait in
 ``wait`` (a barrier the caller provides) and then open what it wrote.
@@ -25,11 +26,15 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..atomic import atomic_write_text
 from ..download import alexnet_cache_dir
+from ..walk import walk_files
 from .store import PreparedStore
 
 FASHION_MNIST = "fashion-mnist"
@@ -79,15 +84,48 @@ def preparing_lock(root: Path):
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
+FINGERPRINT_NAME = "source-fingerprint.txt"   # in a cache made from an ImageFolder
+
+
+def source_fingerprint(src: Path) -> str:
+    """A digest of every file under ``src`` (path, size, modification time): it changes when an
+    image or a class folder is added, removed or replaced."""
+    h = hashlib.sha1()
+    for path in walk_files(src):
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        h.update(f"{os.path.relpath(path, src)}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _stale(src: Path, root: Path, fingerprint: str | None) -> bool:
+    """Whether the cache ``root`` was made from another state of ``src`` (an ImageFolder)."""
+    if fingerprint is None or not root.exists():
+        return False
+    path = root / FINGERPRINT_NAME
+    if path.is_file() and path.read_text().strip() == fingerprint:
+        return False
+    print(f"{src} changed since it was prepared into {root} (images or class folders added, removed or "
+          f"replaced): preparing it again", file=sys.stderr)
+    shutil.rmtree(root)
+    return True
+
+
 def _prepared(src: Path, root: Path, prepare_here: bool, wait: Callable[[], None] | None,
-              progress: bool) -> tuple[PreparedStore, PreparedStore | None]:
+              progress: bool, watch: bool = False) -> tuple[PreparedStore, PreparedStore | None]:
     if prepare_here:
         with preparing_lock(root):
+            fingerprint = source_fingerprint(src) if watch else None
+            _stale(src, root, fingerprint)
             try:
                 PreparedStore(root, "train")
             except (FileNotFoundError, ValueError):
                 from .prepare import prepare
                 prepare(src, root, split="all", progress=progress)
+                if fingerprint is not None:
+                    atomic_write_text(root / FINGERPRINT_NAME, fingerprint + "\n")
     if wait is not None:
         wait()
     return _open_splits(root)
@@ -120,7 +158,7 @@ def open_data(data: str | os.PathLike | None, dataset: str | None = None, *, pre
         raise ValueError(f"data {str(data)!r} is a file; pass a directory (a prepared store, an ImageFolder tree, "
                          f"or Fashion-MNIST's idx files)")
     root = cache_dir() / f"imagefolder-{path.resolve().name}-{_key(path)}"
-    train, val = _prepared(path, root, prepare_here, wait, progress)
+    train, val = _prepared(path, root, prepare_here, wait, progress, watch=True)
     return OpenedData(train, val, f"ImageFolder {path} (prepared at {root})", root)
 
 

@@ -25,8 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import stop
 from ..atomic import atomic_path, atomic_write_text
 from ..jsonl import JsonlWriter
+from ..lock import exclusive
 from ..progress import Progress
 from .format import (STORE_FORMAT, array_to_json, json_to_array, read_json, shard_bin, shard_index)
 from .lighting import pca_from_sums
@@ -103,6 +105,23 @@ def _plan_id(source: SplitSource, size: int, quality: int, chunk_size: int) -> s
     for it in source.items:
         h.update(f"{it.source}\t{it.label}\t{it.size}\n".encode())
     return h.hexdigest()
+
+
+def _leave_out(found: dict[str, SplitSource], src: Path, out: Path) -> dict[str, SplitSource]:
+    """Drop the store's own files when OUT lies inside SRC (``prepare photos photos/store``): a rerun
+    would otherwise read them as images of a class named after OUT's folder."""
+    o = out.resolve()
+    if not (src.is_dir() and o.is_relative_to(src.resolve())):
+        return found
+    for source in found.values():
+        keep = [it for it in source.items if not (it.path and Path(it.path).resolve().is_relative_to(o))]
+        if len(keep) == len(source.items):
+            continue
+        labels = {it.label for it in keep}
+        source.items = keep
+        source.class_ids = [c for c in source.class_ids
+                            if c in labels or not o.is_relative_to((src / c).resolve())]
+    return found
 
 
 def _clean_tmp(split_dir: Path) -> None:
@@ -197,11 +216,17 @@ def prepare(src, out, *, split: str = "all", size: int = 256, workers: int | Non
     if split not in ("train", "val", "all"):
         raise ValueError(f"split must be train, val or all, not {split!r}")
     src, out = Path(src), Path(out)
-    found = discover(src, split)
+    found = _leave_out(discover(src, split), src, out)
     if not found:
         raise FileNotFoundError(f"nothing to prepare for split {split!r} in {src} (expected an ImageFolder "
                                 f"tree, an ILSVRC-2012 root, Fashion-MNIST idx files, or Hugging Face parquet shards)")
-    out.mkdir(parents=True, exist_ok=True)
+    with exclusive(out, "alexnet prepare", "Wait for it (a rerun afterwards resumes and finds the work done) or "
+                                          "choose another OUT."):
+        return _prepare_locked(src, out, found, workers, size, quality, chunk_size, progress, strict)
+
+
+def _prepare_locked(src: Path, out: Path, found: dict, workers, size: int, quality: int, chunk_size: int,
+                    progress: bool, strict: bool) -> dict:
     log = JsonlWriter(out / "prepare.log.jsonl")
     wnids, names = _class_list(out, found)
     for wnid, name in (ilsvrc2012_names(wnids) or {}).items():  # a source's own names come first
@@ -271,10 +296,11 @@ def _prepare_split(name: str, source: SplitSource, out: Path, index_of: dict[str
     # progress=False: silent (a library call); True: a bar on a terminal, a line every 10 s elsewhere
     bar = Progress(len(labelled), f"prepare {name}", unit="img", initial=done_inputs,
                    show=None if progress else False)
-    pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 and len(todo) > 1 else None
+    with stop.deferred():   # a signal stops between chunks, never inside the pool's machinery
+        pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 and len(todo) > 1 else None
     try:
         results = pool.imap_unordered(_process_chunk, tasks) if pool else map(_process_chunk, tasks)
-        for r in results:
+        for r in stop.deferred_iter(results, f"prepare {name} (finished shards are kept; run it again to go on)"):
             bar.update(r["inputs"])
             log.write("chunk", split=name, **r)
     finally:

@@ -235,6 +235,10 @@ def to_square_rgb(data: bytes, size: int) -> tuple[Image.Image, str]:
             img = ImageOps.exif_transpose(img)
         except Exception:  # a damaged EXIF block must not cost the image: keep it unrotated
             pass
+    if img.mode.startswith("I;16") or (img.mode == "I" and img.getextrema()[1] > 255):
+        # 16-bit grey: Pillow's RGB conversion clips at 255 (a white square); scale to 8 bits, as
+        # predict does (alexnet.use.images.to_mode)
+        img = img.convert("I").point(lambda v: v * (1 / 256))
     if img.mode != "RGB":
         img = img.convert("RGB")
     return central_square(img, size), note

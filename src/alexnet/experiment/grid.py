@@ -30,16 +30,17 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .. import stop
 from ..atomic import atomic_write_text
 from ..config import Config
 from ..recipes import resolve_config
 from ..data.open import open_data
 from ..device import resolve_device
-from ..jsonl import JsonlWriter, read_jsonl
+from ..jsonl import JsonlWriter
 from ..models import model_class
 from ..provenance import provenance
 from ..train.checkpoint import CHECKPOINT_NAME
-from ..train.log import LOG_NAME
+from ..train.log import LOG_NAME, read_run_log
 from ..train.loop import TrainingDiverged, TrainingStalled
 from ..train.runner import CONFIG_NAME, run_training
 from ..weights import WEIGHTS_NAME
@@ -71,7 +72,7 @@ def steps_to_target(curve: Sequence[tuple[int, float]], target: float) -> int | 
 def run_record(run_dir: Path, target: float, num_classes: int) -> dict[str, Any]:
     """One finished run's numbers, read from its log (the final epoch's test and training error,
     the steps to the target, the training speed)."""
-    events = read_jsonl(run_dir / LOG_NAME)
+    events = read_run_log(run_dir / LOG_NAME)
     epochs = [e for e in events if e.get("event") == "epoch"]
     steps = [e for e in events if e.get("event") == "step"]
     if not epochs:
@@ -291,6 +292,7 @@ def run_experiment(name: str, *, preset: str = "cpu", seeds: int = 1, seed: int 
                     + (" (finished earlier)" if done_before else ""))
                 log.write("run", variant=v.name, seed=s, run_dir=str(run_dir), finished_earlier=done_before)
                 record = _one_run(cfg, run_dir, target, store.num_classes, finished, dev)
+                stop.check(f"experiment {name} (run {n}/{total} finished)")   # a signal in its last step
                 if finished is not None and "same_run_as" not in record:
                     finished[config_key(cfg)] = record
                 log.write("run_end", variant=v.name, seed=s, status=record["status"],

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ..atomic import atomic_path
-from ..jsonl import read_jsonl
-from .log import LOG_NAME
+from .log import LOG_NAME, read_run_log
 
 DPI = 100
 
@@ -36,7 +35,7 @@ def read_log(path: str | os.PathLike) -> tuple[list[dict], list[dict]]:
         raise FileNotFoundError(f"training log not found: {path} (the run directory of `alexnet train` "
                                 f"holds {LOG_NAME})")
     epochs, intervals = [], []
-    for record in read_jsonl(path):
+    for record in read_run_log(path):   # (steps a resumption trained again are left out)
         event = record.get("event")
         if event == "epoch" and isinstance(record.get("epoch"), (int, float)):
             epochs.append({**record, "epoch": record["epoch"] + 1})

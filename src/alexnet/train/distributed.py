@@ -50,8 +50,21 @@ def setup_distributed(device_name: str = "auto") -> DistContext:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo",
-                                rank=rank, world_size=world_size)
+                                rank=rank, world_size=world_size, store=_attempt_store(world_size))
     return DistContext(rank=rank, world_size=world_size, local_rank=local_rank, device=device, initialised=True)
+
+
+def _attempt_store(world_size: int):
+    """Under torchrun, the agent's store with a prefix per restart (None elsewhere: env:// as usual).
+
+    After ``torchrun --max-restarts`` restarts the ranks, the agent's store still holds the keys
+    the killed attempt wrote (each rank's gloo address): a restarted rank could read its peer's
+    old address and fail to connect, or wait forever. Keys under ``attempt-N/`` are fresh."""
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world_size,
+                          is_master=False, timeout=datetime.timedelta(minutes=30))
+    return dist.PrefixStore(f"alexnet/attempt-{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
 
 
 def teardown_distributed(ctx: DistContext) -> None:

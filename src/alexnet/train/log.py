@@ -102,3 +102,20 @@ class RunLogger:
         self._log.close()
         self._bar = self._tb = None
         self.enabled = False
+
+
+def read_run_log(path: str | Path) -> list[dict[str, Any]]:
+    """The events of ``RUN_DIR/log.jsonl`` as the run's history is now: a run killed without a
+    checkpoint (kill -9, a lost machine) logged steps that its resumption trained again, so at
+    each ``resume`` event (at step s) the earlier ``step`` and ``epoch`` records after step s are
+    dropped. Curves and experiment records read the log through this."""
+    from ..jsonl import read_jsonl
+    events: list[dict[str, Any]] = []
+    for record in read_jsonl(path):
+        if record.get("event") == "resume" and isinstance(record.get("step"), (int, float)):
+            s = record["step"]
+            events = [e for e in events if not (e.get("event") in ("step", "epoch")
+                                                and isinstance(e.get("step"), (int, float)) and e["step"] > s)]
+        events.append(record)
+    return events
+

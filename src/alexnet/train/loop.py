@@ -45,6 +45,7 @@ from ..evaluate.metrics import topk_hits
 from ..evaluate.run import evaluate_model
 from ..models import create
 from ..recipes import chance_level_advice
+from ..stop import request as request_stop_of_caller
 from ..weights import WEIGHTS_NAME, save_weights
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from .epochs import save_epoch_features
@@ -224,6 +225,8 @@ class Trainer:
                                    f"checkpoint saved. Resume with: alexnet train --resume {self.run_dir}")
                     return {"status": "interrupted", "step": self.step, "epoch": self.epoch,
                             "batch": self.batch, "history": self.history}
+            if self.stop_reason:   # it came in the last step: the run is done, what called it must stop
+                request_stop_of_caller(self.stop_reason)
             metrics = self.history[-1] if self.history else {}
             if self.ctx.is_main:
                 self.save_weights(metrics)
@@ -308,9 +311,10 @@ class Trainer:
         last = (f"the last good checkpoint is {ckpt} (kept unchanged); resume from it with "
                 f"`alexnet train --resume {self.run_dir} --lr SMALLER`" if ckpt.exists()
                 else "no checkpoint was written yet (it diverged in the first epoch)")
+        lr = self.last_step_lr   # the last step's rate (warm-up, linear decay), not the recipe's
         msg = (f"the training loss became {value} at step {self.step} (epoch {self.epoch + 1}) with lr "
-               f"{self.schedule.lr:g}; stopping. {last}. A smaller learning rate usually helps.")
-        self.logger.event("nan", step=self.step, epoch=self.epoch, loss=value, lr=self.schedule.lr)
+               f"{lr:g}; stopping. {last}. A smaller learning rate usually helps.")
+        self.logger.event("nan", step=self.step, epoch=self.epoch, loss=value, lr=lr)
         raise TrainingDiverged(msg)
 
     def _end_epoch(self, seconds: float) -> None:
@@ -343,7 +347,8 @@ class Trainer:
         # The loss at the end of the epoch, not its mean: the first steps' transient is no sign.
         if self.epoch == 0 and self.last_interval_loss is not None \
                 and at_chance_level(self.last_interval_loss, self.data.num_classes):
-            text, stop = chance_level_advice(cfg, self.last_interval_loss, self.data.num_classes)
+            text, stop = chance_level_advice(cfg, self.last_interval_loss, self.data.num_classes,
+                                             step_lr=self.last_step_lr)
             self.logger.warning(text, step=self.step, epoch=self.epoch)
             stalled = text if stop and self.epoch + 1 < cfg.epochs else None
         if self.schedule.epoch_end(self.epoch, val):

@@ -9,16 +9,19 @@ Under ``torchrun`` every process calls this; rank 0 writes the run directory.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
 from torch import nn
 
-from ..atomic import atomic_write_text
+from ..atomic import DiskFull, atomic_write_text
 from ..config import Config, model_parameters
 from ..jsonl import JsonlWriter
+from ..lock import exclusive
 from .checkpoint import CHECKPOINT_NAME
 from .data import TrainData, build_data
 from .distributed import setup_distributed, teardown_distributed
@@ -45,6 +48,11 @@ def read_run_config(run_dir: str | Path) -> Config:
     return Config.from_dict(data, where=str(path))
 
 
+def can_resume(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` holds a run to continue (its config.json and a checkpoint)."""
+    return (Path(run_dir) / CONFIG_NAME).is_file() and (Path(run_dir) / CHECKPOINT_NAME).is_file()
+
+
 def complete_model_args(cfg: Config, data: TrainData) -> Config:
     """Fill the model arguments the data decides (classes, channels, input size) unless set."""
     fill = {"num_classes": data.num_classes, "in_channels": data.channels}
@@ -61,7 +69,25 @@ def run_training(cfg: Config | None, run_dir: str | Path, *, resume: bool = Fals
     Returns :meth:`Trainer.fit`'s summary."""
     run_dir = Path(run_dir)
     if resume:
-        cfg = read_run_config(run_dir).updated(overrides)
+        read_run_config(run_dir)   # a wrong --resume path is reported before anything is created there
+    with _run_lock(run_dir):
+        return _run_training(cfg, run_dir, resume, overrides, model, on_step)
+
+
+def _run_lock(run_dir: Path):
+    """Rank 0 (or a plain process) holds ``RUN_DIR/.lock`` for the whole run: a second training into
+    the same directory is refused at once, naming the first (it would overwrite its files)."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return contextlib.nullcontext()
+    return exclusive(run_dir, "training", f"Wait for it, stop it (Ctrl-C saves a checkpoint; then "
+                                          f"--resume {run_dir}), or choose another --out.")
+
+
+def _run_training(cfg: Config | None, run_dir: Path, resume: bool, overrides: dict[str, Any] | None,
+                  model: nn.Module | None, on_step: Callable | None) -> dict[str, Any]:
+    if resume:
+        before = read_run_config(run_dir)
+        cfg = before.updated(overrides)
     elif cfg is None:
         raise ValueError("run_training needs a config unless resume=True")
     elif (run_dir / CHECKPOINT_NAME).exists():
@@ -76,7 +102,15 @@ def run_training(cfg: Config | None, run_dir: str | Path, *, resume: bool = Fals
         if ctx.is_main:
             atomic_write_text(run_dir / CONFIG_NAME, json.dumps(cfg.to_dict(), indent=2) + "\n")
         trainer = Trainer(cfg, run_dir, data, model=model, ctx=ctx, resume=resume, on_step=on_step)
-        summary = trainer.fit()
+        if resume and cfg.lr != before.lr:   # --resume RUN --lr X: the checkpoint's schedule gives way to X
+            trainer.schedule.rebase(cfg.lr, before.lr)
+        try:
+            summary = trainer.fit()
+        except DiskFull as e:
+            ckpt = run_dir / CHECKPOINT_NAME
+            safe = (f"the last checkpoint {ckpt} is intact: free some space, then continue with "
+                    f"`alexnet train --resume {run_dir}`" if ckpt.is_file() else "no checkpoint was written yet")
+            raise DiskFull(e.errno, f"{e.strerror}. Training stopped; {safe}") from None
         if summary["status"] == "done" and data.test_store is not None and ctx.is_main:
             summary["test"] = test_once(trainer, data)
         return summary

@@ -7,7 +7,9 @@ The exported graph is the eval-mode net (dropout off) taking a preprocessed floa
 ``images`` (N, C, S, S) — S the weights' crop size, C their channels, N free — and returning
 ``logits`` (N, num_classes); softmax and preprocessing stay with the caller. The class names and
 preprocessing dict ride along: as ONNX ``metadata_props`` (keys ``class_names``, ``preprocessing``,
-``arch``) and as the TorchScript extra file ``alexnet.json``.
+``arch``, and ``mean_image`` when the preprocessing subtracts one: its (C, H, W) float32 values at the
+stored size, base64 — ``np.frombuffer(base64.b64decode(m["base64"]), "<f4").reshape(m["shape"])``,
+then crop it as the image is cropped) and as the TorchScript extra file ``alexnet.json``.
 
 ONNX goes through PyTorch's TorchScript-based exporter (``dynamo=False``, opset
 :data:`ONNX_OPSET`): it needs no extra package, where the default dynamo exporter of recent
@@ -16,6 +18,7 @@ PyTorch needs ``onnxscript``. The LRN layer's pad + shifted slices export as pla
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import warnings
@@ -34,9 +37,14 @@ CHECK_BATCH = 2
 
 
 def _metadata(predictor: Predictor) -> dict[str, str]:
-    return {"arch": getattr(predictor.model, "arch", type(predictor.model).__name__),
-            "class_names": json.dumps(predictor.class_names),
-            "preprocessing": json.dumps(predictor.preprocessing)}
+    out = {"arch": getattr(predictor.model, "arch", type(predictor.model).__name__),
+           "class_names": json.dumps(predictor.class_names),
+           "preprocessing": json.dumps(predictor.preprocessing)}
+    if predictor.mean_image is not None:   # preprocessing says mean_image: true, so the file must carry it
+        mean = predictor.mean_image.detach().cpu().float().contiguous().numpy().astype("<f4")
+        out["mean_image"] = json.dumps({"shape": list(mean.shape), "dtype": "float32 little-endian",
+                                        "base64": base64.b64encode(mean.tobytes()).decode("ascii")})
+    return out
 
 
 def _export_onnx(model: torch.nn.Module, example: torch.Tensor, out: Path, metadata: dict[str, str]) -> None:

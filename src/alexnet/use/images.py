@@ -18,6 +18,8 @@ from typing import Iterable, Sequence
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..walk import walk_files
+
 #: Extensions a directory walk picks up (compared case-insensitively). Files named explicitly
 #: on the command line are opened whatever their extension.
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".webp", ".gif", ".tif",
@@ -40,9 +42,11 @@ def find_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     """
     found: list[Path] = []
     inputs = [Path(p) for p in inputs]
+    seen: set = set()
     for path in inputs:
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*")
+            # symlinked folders followed once each, as prepare walks them (alexnet.walk)
+            found.extend(sorted(p for p in map(Path, walk_files(path, seen=seen))
                                 if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
                                 and not any(part.startswith(".") for part in p.relative_to(path).parts)))
         else:
@@ -57,13 +61,14 @@ def to_mode(image: Image.Image, channels: int) -> Image.Image:
     """Convert any Pillow image to RGB (``channels=3``) or grey "L" (``channels=1``) as torchvision's
     users do, with Pillow's ``convert``: grey is repeated, CMYK and palettes are mapped, and an
     alpha channel is dropped (the colour stored under transparent pixels is kept, as
-    ``Image.open(p).convert("RGB")`` keeps it). 16-bit grey is scaled to 8 bits, not clipped.
+    ``Image.open(p).convert("RGB")`` keeps it). 16-bit grey (and 32-bit integer grey above 255, as
+16-bit TIFFs may open) is scaled to 8 bits, not clipped.
     """
     if channels not in (1, 3):
         raise ValueError(f"weights expect {channels} input channels; only 1 (grey) and 3 (RGB) are supported")
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")      # (the same colours as P → RGB, without Pillow's warning)
-    if image.mode.startswith("I;16"):
+    if image.mode.startswith("I;16") or (image.mode == "I" and image.getextrema()[1] > 255):
         # 16-bit grey: Pillow's "L" conversion clips at 255; scale to 8 bits instead.
         image = image.convert("I").point(lambda v: v * (1 / 256))
     return image.convert("RGB" if channels == 3 else "L")

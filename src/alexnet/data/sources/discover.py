@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tarfile
 from pathlib import Path
 
 from . import SplitSource
@@ -43,6 +44,10 @@ def _split_from_path(path: Path, kind: str, label_roots: list[Path]) -> SplitSou
         raise FileNotFoundError(f"{path} is empty: nothing to prepare (expected class folders of images, an "
                                 f"ILSVRC-2012 root, Fashion-MNIST idx files, or parquet shards)")
     if path.is_file():
+        if not tarfile.is_tarfile(path):
+            raise ValueError(f"{path} is a file but not a tar archive: prepare reads a folder of class folders, a "
+                             f"dataset root, a .tar of images, or parquet shards. To classify one photo, use "
+                             f"`alexnet predict WEIGHTS {path}`")
         result = tar_source(path, kind + "-tar")
         if isinstance(result, SplitSource):
             return result
