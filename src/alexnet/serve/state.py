@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -60,7 +61,9 @@ class Served:
     async def start(self) -> None:
         # Captum (the deconvnet, Grad-CAM) takes a second or more to import, and each net's first summary
         # several: do both now, beside the first requests.
-        threading.Thread(target=_warm_up, args=(list(self.nets.values()),), name="warm-up", daemon=True).start()
+        self._warm_up = threading.Thread(target=_warm_up, args=(list(self.nets.values()),), name="warm-up",
+                                         daemon=True)
+        self._warm_up.start()
         for net in self.nets.values():
             for batcher in net.batchers:
                 batcher.start()
@@ -70,6 +73,11 @@ class Served:
             for batcher in net.batchers:
                 await batcher.stop()
         self.compute.shutdown()
+        # A warm-up still inside torch when the interpreter exits aborts the process ("terminate called
+        # without an active exception", status -6): a stop soon after the start waits for it.
+        warm_up = getattr(self, "_warm_up", None)
+        if warm_up is not None:
+            await asyncio.to_thread(warm_up.join, 120)
 
 
 def _warm_up(nets: list[ServedNet]) -> None:
