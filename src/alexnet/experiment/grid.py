@@ -220,18 +220,8 @@ def run_experiment(name: str, *, preset: str = "cpu", seeds: int = 1, seed: int 
     (:mod:`.imported`; for ``all``, each experiment takes the files of its own name)."""
     files = [(Path(f), read_results(f)) for f in runs_from]
     if name == "all":
-        for path, r in files:
-            if r["experiment"] not in NAMES:
-                raise ExperimentError(f"--runs-from {path}: experiment {r['experiment']!r} is not one of "
-                                      f"{', '.join(NAMES)}")
-        root = Path(out or f"runs/experiments/all-{preset}")
-        shared: dict[str, dict[str, Any]] = {}
-        results = [run_experiment(n, preset=preset, seeds=seeds, seed=seed, data=data, dataset=dataset,
-                                  out=root / n, device=device, say=say, finished=shared, train=train,
-                                  runs_from=[p for p, r in files if r["experiment"] == n])
-                   for n in NAMES]
-        write_report(root, results, combined=True)
-        return results
+        return _run_all(files, preset=preset, seeds=seeds, seed=seed, data=data, dataset=dataset, out=out,
+                        device=device, say=say, train=train)
     abl = ablation(name)
     for path, r in files:
         if r["experiment"] != name:
@@ -249,55 +239,24 @@ def run_experiment(name: str, *, preset: str = "cpu", seeds: int = 1, seed: int 
         raise ExperimentError(f"{opened.description} has no validation split: the experiments compare test "
                               f"errors (prepare a val split, or give an ImageFolder with train/ and val/)")
     base = base_config(p, store, None if data is None else str(data), dataset, device)
-    target = target_train_error(store.num_classes)
-    variants, skipped = [], []
-    for v in abl.variants:
-        if store.channels != 3:
-            if v.needs_colour:
-                skipped.append(v)
-                continue
-            # PCA lighting does nothing to grey images: its σ is left at the recipe's value, so a
-            # variant that differs from the paper's setting only there is the paper's setting
-            v = dataclasses.replace(v, overrides={k: x for k, x in v.overrides.items() if k != "lighting_std"})
-        variants.append(v)
+    variants, skipped = _applicable_variants(abl, store.channels)
     out = Path(out or f"runs/experiments/{name}-{preset}")
     seed_list = list(range(seed, seed + seeds))
-    spec = {"experiment": name, "preset": preset, "data": opened.description, "config": base.to_dict(),
-            "seeds": seed_list, "variants": [v.name for v in variants]}
-    _check_spec(out, spec)
+    _check_spec(out, {"experiment": name, "preset": preset, "data": opened.description, "config": base.to_dict(),
+                      "seeds": seed_list, "variants": [v.name for v in variants]})
     shared_config = {k: v for k, v in base.to_dict().items() if k not in ("data", "dataset", "device")}
     log = JsonlWriter(out / "experiment.log.jsonl")
-    for run in import_runs(files, name=name, preset=preset, data=opened.description, config=shared_config,
-                           seeds=seed_list, variant_configs={v.name: functools.partial(variant_config, base, v)
-                                                             for v in variants},
-                           run_dir_of=lambda v, s: _variant_dir(out, v, s), num_classes=store.num_classes,
-                           channels=store.channels):
-        say(f"[experiment {name}] {run['variant']}, seed {run['seed']}: finished run read from {run['from']}")
-        log.write("imported", **run)
-    records: dict[str, list[dict[str, Any]]] = {v.name: [] for v in variants}
-    not_finished: list[dict[str, Any]] = []
-    total, n = len(variants) * len(seed_list), 0
     try:
-        for s in seed_list:
-            for v in variants:
-                n += 1
-                run_dir = _variant_dir(out, v.name, s)
-                cfg = variant_config(base, v, s)
-                done_before = (run_dir / RESULT_NAME).is_file()
-                shared_done = bool(finished) and finished.get(config_key(cfg), {}).get("status") == "done"
-                if not train and not done_before and not shared_done:   # (a shared run is a record, not training)
-                    not_finished.append({"variant": v.name, "seed": s})
-                    continue
-                say(f"[experiment {name}] run {n}/{total}: {v.name}, seed {s}"
-                    + (" (finished earlier)" if done_before else ""))
-                log.write("run", variant=v.name, seed=s, run_dir=str(run_dir), finished_earlier=done_before)
-                record = _one_run(cfg, run_dir, target, store.num_classes, finished, dev)
-                stop.check(f"experiment {name} (run {n}/{total} finished)")   # a signal in its last step
-                if finished is not None and "same_run_as" not in record:
-                    finished[config_key(cfg)] = record
-                log.write("run_end", variant=v.name, seed=s, status=record["status"],
-                          test_error=record.get("test_error"), steps_to_target=record.get("steps_to_target"))
-                records[v.name].append(record)
+        for run in import_runs(files, name=name, preset=preset, data=opened.description, config=shared_config,
+                               seeds=seed_list, variant_configs={v.name: functools.partial(variant_config, base, v)
+                                                                 for v in variants},
+                               run_dir_of=lambda v, s: _variant_dir(out, v, s), num_classes=store.num_classes,
+                               channels=store.channels):
+            say(f"[experiment {name}] {run['variant']}, seed {run['seed']}: finished run read from {run['from']}")
+            log.write("imported", **run)
+        target = target_train_error(store.num_classes)
+        records, not_finished = _train_runs(name, base, variants, seed_list, out, target, store.num_classes,
+                                            finished, dev, train=train, say=say, log=log)
     finally:
         log.close()
     result = {
@@ -316,13 +275,79 @@ def run_experiment(name: str, *, preset: str = "cpu", seeds: int = 1, seed: int 
         "imported": [{"variant": v, "seed": r["seed"], "from": r["imported_from"]}
                      for v, runs in records.items() for r in runs if "imported_from" in r],
         "notes": list(abl.notes),
-        "paper": {"question": abl.question,
-                  "comparisons": [{"better": c.better, "worse": c.worse, "measure": c.measure, "claim": c.paper,
-                                   "top1_change": c.paper_top1, "top5_change": c.paper_top5,
-                                   "steps_ratio": c.paper_ratio} for c in abl.comparisons]},
+        "paper": _paper_claims(abl),
     }
     write_report(out, [result])
     return result
+
+
+def _run_all(files, *, preset, seeds, seed, data, dataset, out, device, say, train) -> list[dict[str, Any]]:
+    """Every experiment into ``out/<name>``, sharing the paper's setting's runs between them."""
+    for path, r in files:
+        if r["experiment"] not in NAMES:
+            raise ExperimentError(f"--runs-from {path}: experiment {r['experiment']!r} is not one of "
+                                  f"{', '.join(NAMES)}")
+    root = Path(out or f"runs/experiments/all-{preset}")
+    shared: dict[str, dict[str, Any]] = {}
+    results = [run_experiment(n, preset=preset, seeds=seeds, seed=seed, data=data, dataset=dataset,
+                              out=root / n, device=device, say=say, finished=shared, train=train,
+                              runs_from=[p for p, r in files if r["experiment"] == n])
+               for n in NAMES]
+    write_report(root, results, combined=True)
+    return results
+
+
+def _applicable_variants(abl, channels: int) -> tuple[list[Variant], list[Variant]]:
+    """The variants that apply to data with ``channels`` channels, and those that do not (colour-only)."""
+    variants, skipped = [], []
+    for v in abl.variants:
+        if channels != 3:
+            if v.needs_colour:
+                skipped.append(v)
+                continue
+            # PCA lighting does nothing to grey images: its σ is left at the recipe's value, so a
+            # variant that differs from the paper's setting only there is the paper's setting
+            v = dataclasses.replace(v, overrides={k: x for k, x in v.overrides.items() if k != "lighting_std"})
+        variants.append(v)
+    return variants, skipped
+
+
+def _train_runs(name: str, base: Config, variants: list[Variant], seed_list: list[int], out: Path, target: float,
+                num_classes: int, finished, dev, *, train: bool, say, log: JsonlWriter):
+    """Every variant × seed, seed by seed: trained (or resumed, or read back when finished earlier);
+    with ``train=False`` the runs not finished are listed instead. Returns (records per variant, not
+    finished)."""
+    records: dict[str, list[dict[str, Any]]] = {v.name: [] for v in variants}
+    not_finished: list[dict[str, Any]] = []
+    total, n = len(variants) * len(seed_list), 0
+    for s in seed_list:
+        for v in variants:
+            n += 1
+            run_dir = _variant_dir(out, v.name, s)
+            cfg = variant_config(base, v, s)
+            done_before = (run_dir / RESULT_NAME).is_file()
+            shared_done = bool(finished) and finished.get(config_key(cfg), {}).get("status") == "done"
+            if not train and not done_before and not shared_done:   # (a shared run is a record, not training)
+                not_finished.append({"variant": v.name, "seed": s})
+                continue
+            say(f"[experiment {name}] run {n}/{total}: {v.name}, seed {s}"
+                + (" (finished earlier)" if done_before else ""))
+            log.write("run", variant=v.name, seed=s, run_dir=str(run_dir), finished_earlier=done_before)
+            record = _one_run(cfg, run_dir, target, num_classes, finished, dev)
+            stop.check(f"experiment {name} (run {n}/{total} finished)")   # a signal in its last step
+            if finished is not None and "same_run_as" not in record:
+                finished[config_key(cfg)] = record
+            log.write("run_end", variant=v.name, seed=s, status=record["status"],
+                      test_error=record.get("test_error"), steps_to_target=record.get("steps_to_target"))
+            records[v.name].append(record)
+    return records, not_finished
+
+
+def _paper_claims(abl) -> dict[str, Any]:
+    return {"question": abl.question,
+            "comparisons": [{"better": c.better, "worse": c.worse, "measure": c.measure, "claim": c.paper,
+                             "top1_change": c.paper_top1, "top5_change": c.paper_top5,
+                             "steps_ratio": c.paper_ratio} for c in abl.comparisons]}
 
 
 def variant_config(base: Config, variant: Variant, seed: int) -> Config:
