@@ -143,3 +143,21 @@ def test_prepare_into_a_folder_inside_its_source_leaves_the_store_out(tmp_path, 
     assert "nothing to do" in err and "error" not in err
     import json
     assert json.loads((tmp_path / "src" / "out" / "classes.json").read_text())["wnids"] == ["a", "b"]
+
+
+@pytest.mark.parametrize("command", ["train", "finetune"])
+def test_train_and_finetune_spell_resume_the_same_way(command, tmp_path):
+    """--resume RUN_DIR, --resume alone (the --out directory) and --resume auto, for both commands."""
+    from alexnet.cli.main import build_parser
+    from alexnet.cli.train import _resume_dir
+    out = tmp_path / "run"
+    parse = build_parser().parse_args
+    assert _resume_dir(parse([command, "--resume", str(tmp_path / "other"), "--out", str(out)]), command) == \
+        str(tmp_path / "other")
+    assert _resume_dir(parse([command, "--resume", "--out", str(out)]), command) == str(out)
+    assert _resume_dir(parse([command, "--out", str(out)]), command) is None
+    assert _resume_dir(parse([command, "--resume", "auto", "--out", str(out)]), command) is None   # nothing there
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    (out / "checkpoint.pt").write_bytes(b"")
+    assert _resume_dir(parse([command, "--resume", "auto", "--out", str(out)]), command) == str(out)

@@ -73,16 +73,35 @@ def _training(command: str, run) -> int:
     return 0
 
 
+RESUME_HELP = ("continue an interrupted run exactly: `--resume RUN_DIR`, or `--resume` alone for --out; "
+               "`--resume auto`: continue --out if it holds a checkpoint, else start it (one command line for "
+               "torchrun --max-restarts)")
+
+
+def _add_resume(p: argparse.ArgumentParser) -> None:
+    """The one spelling of resuming, for train and finetune."""
+    p.add_argument("--resume", nargs="?", const="", metavar="RUN_DIR|auto", help=RESUME_HELP)
+
+
+def _resume_dir(args: argparse.Namespace, command: str) -> str | None:
+    """The run directory to continue: None (a new run), --out (bare --resume, or auto with a checkpoint)
+    or the RUN_DIR given."""
+    if args.resume is None:
+        return None
+    if args.resume == "auto":
+        from alexnet.train.runner import can_resume
+        if not can_resume(args.out):
+            return None
+        if is_main_process():
+            print(f"alexnet {command}: resuming {args.out} from its checkpoint (--resume auto)", file=sys.stderr)
+    return args.resume if args.resume not in ("", "auto") else args.out
+
+
 def run_train(args: argparse.Namespace) -> int:
     from alexnet.recipes import resolve_config
     from alexnet.train.runner import run_training
     overrides = _overrides(args)
-    resume = args.resume
-    if resume == "auto":   # one command line that starts a run or continues it (torchrun --max-restarts)
-        from alexnet.train.runner import can_resume
-        resume = args.out if can_resume(args.out) else None
-        if resume and is_main_process():
-            print(f"alexnet train: resuming {args.out} from its checkpoint (--resume auto)", file=sys.stderr)
+    resume = _resume_dir(args, "train")
     if resume:
         return _training("train", lambda: run_training(None, resume, resume=True, overrides=overrides))
     cfg = resolve_config(args.recipe, overrides)
@@ -93,10 +112,11 @@ def run_finetune(args: argparse.Namespace) -> int:
     from alexnet.train.finetune import finetune
     from alexnet.train.runner import run_training
     overrides = _overrides(args)
-    if args.resume:
-        return _training("finetune", lambda: run_training(None, args.out, resume=True, overrides=overrides))
+    resume = _resume_dir(args, "finetune")
+    if resume:
+        return _training("finetune", lambda: run_training(None, resume, resume=True, overrides=overrides))
     if not args.weights or not args.data:
-        raise ValueError("finetune needs WEIGHTS and DATA (or --resume with --out RUN_DIR)")
+        raise ValueError("finetune needs WEIGHTS and DATA (or --resume RUN_DIR)")
     return _training("finetune", lambda: finetune(args.weights, args.data, args.out, freeze=args.freeze,
                                                   overrides=overrides))
 
@@ -128,9 +148,7 @@ def register(subparsers) -> None:
     p.add_argument("--data", help="a prepared store (alexnet prepare OUT), an ImageFolder, or Fashion-MNIST idx files")
     p.add_argument("--dataset", choices=["fashion-mnist"], help="a named data set found on this machine")
     p.add_argument("--out", default="runs/train", help="run directory (default runs/train)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly; `--resume auto`: continue "
-                                                       "--out if it holds a checkpoint, else start it (one command "
-                                                       "line for torchrun --max-restarts)")
+    _add_resume(p)
     _common(p)
     p.set_defaults(func=run_train)
 
@@ -143,7 +161,7 @@ def register(subparsers) -> None:
                                            "Fashion-MNIST idx files")
     p.add_argument("--freeze", choices=["features"], help="train only fc6-fc8")
     p.add_argument("--out", default="runs/finetune", help="run directory (default runs/finetune)")
-    p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    _add_resume(p)
     _common(p)
     p.set_defaults(func=run_finetune)
 
