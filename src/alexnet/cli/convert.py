@@ -25,7 +25,7 @@ _SOURCES = {  # source → (help, SRC help); each is an importer of alexnet.weig
 
 
 def run_convert_from(args: argparse.Namespace) -> int:
-    from alexnet.use.convert import convert_weights
+    from alexnet.use.weights_files import convert_weights
     options = {"mean": args.mean} if getattr(args, "mean", None) else {}
     r = convert_weights(args.direction, args.src, args.out, **options)
     names = "ImageNet's 1000 class names" if r["imagenet_class_names"] else f"{r['num_classes']} numbered classes"
@@ -40,7 +40,7 @@ def run_convert_from(args: argparse.Namespace) -> int:
 
 
 def run_convert_to_torchvision(args: argparse.Namespace) -> int:
-    from alexnet.use.convert import convert_to_torchvision
+    from alexnet.use.weights_files import convert_to_torchvision
     r = convert_to_torchvision(args.weights, args.out)
     print(f"wrote {r['out']}: a state dict of {r['tensors']} tensors that torchvision.models.alexnet("
           f"num_classes={r['num_classes']}) loads strictly")
