@@ -210,3 +210,16 @@ def test_full_size_paper_net_predicts(tmp_path):
     predictor = Predictor(tmp_path / "model.safetensors", device="cpu")
     top = predictor.predict(picture(300, 260), topk=5)[0]
     assert len(top) == 5 and {c for c, _ in top} <= {str(i) for i in range(1000)}
+
+
+def test_predict_asks_the_precision_rule(tmp_path):
+    """float32 by default; amp="bf16" runs the net under bf16 autocast (so the probabilities move, a
+    little: bf16 keeps 8 bits of mantissa, ~4e-3 relative per product, here ≤ 2e-2 on probabilities)."""
+    weights = small_weights(tmp_path / "w.safetensors")
+    images = [picture(seed=s) for s in range(3)]
+    full = Predictor(weights, device="cpu").probabilities(images)
+    half = Predictor(weights, device="cpu", amp="bf16")
+    assert half.precision.name == "bf16 autocast" and Predictor(weights, device="cpu").precision.name == "float32"
+    low = half.probabilities(images)
+    assert not torch.equal(low, full)
+    torch.testing.assert_close(low, full, atol=2e-2, rtol=0)

@@ -27,7 +27,7 @@ from torch import nn
 
 from .. import models
 from ..data.views import VIEWS, make_view_fn, pil_to_stored
-from ..device import resolve_device
+from ..device import resolve_device, resolve_precision
 from ..evaluate.from_weights import preprocessing_of
 from ..evaluate.run import batch_log_probs
 from ..weights import resolve_weights_path
@@ -60,13 +60,17 @@ class Predictor:
             model built from such a file by :mod:`alexnet.models` (its ``weights_meta`` is used).
         device: "cpu", "cuda", "cuda:1"...; default CUDA when available.
         batch_size: images per forward pass when given many.
+        amp: the precision (:func:`alexnet.device.resolve_precision`): ``"off"`` (default) keeps float32
+            on every device, so the probabilities equal the reference pipelines' (torchvision's, Caffe's)
+            to float rounding; ``"auto"`` is bf16 autocast on CUDA.
     """
 
     def __init__(self, weights: str | os.PathLike | nn.Module, device: str | torch.device | None = None,
-                 *, batch_size: int = 64):
+                 *, batch_size: int = 64, amp: str = "off"):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.device = resolve_device(device)
+        self.precision = resolve_precision(self.device, amp, channels_last=False)
         self.batch_size = batch_size
         self.weights_path: str | None = None
         if isinstance(weights, nn.Module):
@@ -106,7 +110,7 @@ class Predictor:
         return x[0] if views == 1 else x
 
     def _forward(self, x: torch.Tensor, fn) -> torch.Tensor:
-        with torch.inference_mode():
+        with torch.inference_mode(), self.precision.autocast_context(self.device.type):
             return fn(x.to(self.device, non_blocking=self.device.type == "cuda")).float().cpu()
 
     # -- classification ----------------------------------------------------------------------------
@@ -119,7 +123,7 @@ class Predictor:
         for start in range(0, len(images), self.batch_size):
             stored = self.stored(images[start:start + self.batch_size]).to(self.device)
             with torch.inference_mode():
-                log_p = batch_log_probs([self.model], [self._views[views]], stored, self.device)
+                log_p = batch_log_probs([self.model], [self._views[views]], stored, self.device, self.precision)
             out.append(log_p.exp().cpu())
         return torch.cat(out) if out else torch.empty(0, len(self.class_names))
 
