@@ -1,22 +1,24 @@
 """How much of alexnet2012's initial logits depends on the image, per init (SPEC §1, docs/REPRODUCTION.md).
 
-    python benchmarks/init_signal.py                      # Fashion-MNIST test images, 64 px, the paper recipe's input
-    python benchmarks/init_signal.py --images 256 --seeds 5
+    python studies/init_signal.py --out benchmarks/results/init-signal-DATE.json   # Fashion-MNIST, 64 px
+    python studies/init_signal.py --images 256 --seeds 5 --out ...
 
 For each init and seed: logits of N test images at initialisation (eval mode, no dropout), with the
 paper recipe's input (the whole 28-px image resized to 64, [0, 255] minus the training mean image).
 "per-image part" = the RMS over images and classes of (logit − its mean over the images): what
 changes from one image to the next; "size" = the RMS of the logits. Their ratio is the share of the
 logits that carries the image; the rest is the same for every image (the bias path).
-Prints a table and writes JSON (default benchmarks/results/init-signal-<date>.json).
+Prints a table and writes JSON with its provenance to ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
-import common
+from alexnet.atomic import atomic_write_text
+from alexnet.provenance import provenance
 
 
 def main(argv=None) -> int:
@@ -29,7 +31,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--images", type=int, default=512)
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
     cfg = resolve_config("paper", {"dataset": "fashion-mnist", "input_size": 64, "batch_size": args.images,
                                    "workers": 0, "device": "cpu"})
@@ -49,9 +51,11 @@ def main(argv=None) -> int:
                          "per_image_share": per_image / size})
             print(f"{init:<13} seed {seed}: per-image part {per_image:9.4f}  logits {size:9.4f}  "
                   f"share {100 * per_image / size:6.2f}%")
-    common.write_result(args.out or common.RESULTS / f"init-signal-{common.today()}.json",
-                        {"images": len(x), "input": "Fashion-MNIST test images, 28 → 64 px, [0, 255] − mean image",
-                         "rows": rows})
+    record = {"provenance": provenance(), "images": len(x),
+              "input": "Fashion-MNIST test images, 28 → 64 px, [0, 255] − mean image", "rows": rows}
+    atomic_write_text(args.out, json.dumps(record, indent=2, allow_nan=False) + "
+")
+    print(f"wrote {args.out}")
     return 0
 
 
