@@ -53,8 +53,7 @@ def main(argv=None) -> int:
                   f"share {100 * per_image / size:6.2f}%")
     record = {"provenance": provenance(), "images": len(x),
               "input": "Fashion-MNIST test images, 28 → 64 px, [0, 255] − mean image", "rows": rows}
-    atomic_write_text(args.out, json.dumps(record, indent=2, allow_nan=False) + "
-")
+    atomic_write_text(args.out, json.dumps(record, indent=2, allow_nan=False) + "\n")
     print(f"wrote {args.out}")
     return 0
 
