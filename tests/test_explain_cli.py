@@ -186,3 +186,20 @@ def test_without_captum_the_error_says_what_to_install(demo, tmp_path, capsys, m
     assert rc == 2 and "pip install 'alexnet[explain]'" in out.err and len(out.err.strip().splitlines()) == 1
     rc, out = run(["towers", demo], capsys)          # needs no Captum
     assert rc == 0
+
+
+@pytest.mark.slow   # ~10 s: a bvlc_alexnet-shaped caffemodel converted, then two explain commands
+def test_explain_reads_caffe_weights(tmp_path):
+    """The paper's net with Caffe's weights (BGR, 0–255, mean, k = 1): towers measured per tower, and
+    occlusion through the file's own preprocessing."""
+    from caffe_fixtures import bvlc_weights, write_caffemodel
+    model = write_caffemodel(tmp_path / "net.caffemodel", bvlc_weights(0), "layer")
+    assert main(["convert", "caffe", str(model), "--out", str(tmp_path / "net.safetensors")]) == 0
+    weights = str(tmp_path / "net.safetensors")
+    assert main(["explain", "towers", weights, "--png", str(tmp_path / "t.png"), "--json", str(tmp_path / "t.json")]) == 0
+    record = json.loads((tmp_path / "t.json").read_text())
+    # random N(0, σ) kernels: about 2/3 of their energy off the grey axis in each tower (see REPRODUCTION §7)
+    assert record["towers"] == 2 and all(0.55 < t < 0.75 for t in record["per_tower"])
+    assert main(["explain", "occlusion", weights, str(PHOTOS / "chelsea.jpg"), "--patch", "48", "--stride", "48",
+                 "--png", str(tmp_path / "o.png"), "--json", str(tmp_path / "o.json")]) == 0
+    assert (tmp_path / "o.png").stat().st_size > 0
