@@ -40,6 +40,19 @@ CHUNK_SIZE = 1000
 
 
 # -- one chunk, in a worker -----------------------------------------------------------------------
+def _worker_pool(workers: int):
+    """Worker processes that start clean: forked from a fresh forkserver process (which imported this
+    module once), not from this one. A fork of a process with threads copies their locks as they are,
+    and a child can wait on one forever: seen once in the test suite with pyarrow's jemalloc thread
+    running in the parent. ``spawn`` where there is no forkserver (macOS, Windows)."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+    else:
+        ctx = multiprocessing.get_context("spawn")
+    return ctx.Pool(workers)
+
+
 def _process_chunk(task: dict) -> dict:
     split_dir, chunk, items = Path(task["split_dir"]), task["chunk"], task["items"]
     size, channels, encoding, quality = task["size"], task["channels"], task["encoding"], task["quality"]
@@ -297,7 +310,7 @@ def _prepare_split(name: str, source: SplitSource, out: Path, index_of: dict[str
     bar = Progress(len(labelled), f"prepare {name}", unit="img", initial=done_inputs,
                    show=None if progress else False)
     with stop.deferred():   # a signal stops between chunks, never inside the pool's machinery
-        pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 and len(todo) > 1 else None
+        pool = _worker_pool(workers) if workers > 1 and len(todo) > 1 else None
     try:
         results = pool.imap_unordered(_process_chunk, tasks) if pool else map(_process_chunk, tasks)
         for r in stop.deferred_iter(results, f"prepare {name} (finished shards are kept; run it again to go on)"):
