@@ -135,7 +135,7 @@ def end_to_end(args, device, store: Path, run_dir: Path):
                f"augmentation", (per_epoch - args.warmup) * args.batch_size, marks[1] - marks[0], precision=precision,
                compile=args.compile, channels_last=trainer.channels_last, batch_size=args.batch_size,
                decode_device=data.train_loader.decode_device, decoder=data.train_loader.decoder,
-               train_loss=summary["history"][-1]["train_loss"])
+               train_loss=summary["history"][-1]["train_loss"], fast_path=summary["fast_path"])
     return row, trainer, data
 
 

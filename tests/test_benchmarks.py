@@ -87,7 +87,10 @@ def test_pipeline_quick_run_measures_every_section(tmp_path):
     loader = {(r["decoder"], r["augment"]) for r in rows if r["section"] == "loader"}
     assert {("pil", False), ("pil", True)} <= loader
     e2e = next(r for r in rows if r["section"] == "end_to_end")
-    assert e2e["precision"] == "fp32" and e2e["decode_device"] == "cpu"      # the trainer's amp=auto on a CPU
+    # the trainer's amp=auto on this CPU (alexnet.device.choose_fast_path): bf16 where it is native
+    from alexnet.device import cpu_has_native_bf16
+    assert e2e["precision"] == ("bf16" if cpu_has_native_bf16() else "fp32") and e2e["decode_device"] == "cpu"
+    assert e2e["fast_path"]["amp"] == ("bf16" if cpu_has_native_bf16() else "off") and e2e["fast_path"]["reason"]
     assert {r["views"] for r in rows if r["section"] == "eval"} == {1, 10}
     assert result["end_to_end_over_baseline"] > 0
     assert_provenance(result, "pipeline.py")

@@ -61,7 +61,8 @@ def test_demo_reports_the_test_accuracy_of_the_weights_it_saved(tmp_path, monkey
                            device="cpu", progress=False)
     assert report["test_accuracy_10_views"] == 1 - ten["top1_error"]      # k/32 from the same kernels
     assert report["test_top5_error_10_views"] == ten["top5_error"]
-    assert report["precision"] == "float32"
+    assert report["precision"] == "float32" == report["fast_path"]["precision"]
+    assert report["fast_path"]["reason"]["amp"] == 'asked for (amp="off")'
     assert report["augmentation"].startswith("none") and "without flips" in report["note"]   # the CPU profile's
     # bf16 autocast on the CPU (what the demo uses where the CPU has native bf16) is another computation
     # of the same scores: bf16 keeps 8 bits of mantissa, so the mean loss moves by well under 2 %
@@ -83,13 +84,12 @@ def test_demo_reports_the_test_accuracy_of_the_weights_it_saved(tmp_path, monkey
     assert "already holds a finished demo" in capsys.readouterr().err
 
 
-def test_the_cpu_demo_trains_in_the_hosts_fastest_precision(monkeypatch):
-    import alexnet.device as device
+def test_the_cpu_demo_leaves_the_fast_path_to_the_trainer():
+    """The trainer chooses the host's fastest precision (tests/test_fast_path.py); the demo's config
+    says "auto" unless the user sets it."""
     import alexnet.demo as demo
-    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
-    assert demo.demo_config(None, "cpu", "cpu").amp == "bf16"
+    cfg = demo.demo_config(None, "cpu", "cpu")
+    assert (cfg.amp, cfg.compile, cfg.channels_last) == ("auto", "auto", "auto")
     assert demo.demo_config(None, "cpu", "cpu", {"amp": "off"}).amp == "off"     # the user's choice wins
-    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)
-    assert demo.demo_config(None, "cpu", "cpu").amp == "off"                     # float32 on this CPU
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from alexnet.device import Precision, cpu_amp, cpu_has_native_bf16, resolve_precision
+from alexnet.device import Precision, cpu_has_native_bf16, resolve_precision
 from alexnet.evaluate.run import batch_log_probs
 
 
@@ -26,12 +26,13 @@ def test_unknown_amp_is_an_error():
         resolve_precision("cpu", "fp8")
 
 
-def test_cpu_amp_follows_the_hardware(monkeypatch):
+@pytest.mark.parametrize("native", [True, False])
+def test_evaluation_and_inference_stay_float32_on_any_cpu(monkeypatch, native):
+    """Only training's "auto" follows the CPU's bf16 (tests/test_fast_path.py); evaluation, predict
+    and the benchmarks keep float32 on a CPU unless asked."""
     import alexnet.device as device
-    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
-    assert cpu_amp("cpu") == "bf16" and cpu_amp("cuda") == "auto"
-    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)
-    assert cpu_amp("cpu") == "off"
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: native)
+    assert resolve_precision("cpu", "auto") == Precision(None, False)
 
 
 def test_torchs_bf16_probe_agrees_with_the_kernels_cpu_flags():

@@ -89,9 +89,12 @@ class Config:
     seed: int = _num(0, 0, help="seed of the initial weights, data order, augmentation, dropout")
     workers: int = _num(2, 0, help="decoding threads")  # decoding threads
     device: str = "auto"                # "auto", "cpu", "cuda", "cuda:1", ...
-    amp: Literal["auto", "bf16", "off"] = "auto"   # "auto": bf16 autocast on CUDA
-    channels_last: bool | Literal["auto"] = "auto"  # "auto": on CUDA
-    compile: bool = False
+    # "auto" (amp, channels_last, compile): the fastest for the device and host, chosen with its reasons by
+    # alexnet.device.choose_fast_path (bf16 autocast on CUDA and on CPUs with native bf16; channels-last on
+    # CUDA; no torch.compile) and recorded in log.jsonl's start event
+    amp: Literal["auto", "bf16", "off"] = "auto"
+    channels_last: bool | Literal["auto"] = "auto"
+    compile: bool | Literal["auto"] = "auto"
     log_interval: int = _num(20, 1)     # steps between log lines
     eval_every: int = _num(1, 1)        # epochs between validations
     freeze: Literal["features"] | None = None      # fine-tuning: train fc6-fc8 only

@@ -22,8 +22,10 @@ changes a few-epoch budget needs, all in :data:`alexnet.recipes.DEMO_PROFILES`:
   overfitting of 90 epochs, which a run of a few passes does not reach. The price: the net never saw
   a mirror image, so the paper's 10-view test, which averages in the mirror, scores below the centre
   view;
-- on a CPU that multiplies bf16 in hardware (AVX-512 BF16 or AMX), bf16 autocast; ``--set amp=off``
-  keeps float32;
+- the host's fast path, chosen by the trainer (:func:`alexnet.device.choose_fast_path`, as for
+  ``alexnet train``): on a CPU that multiplies bf16 in hardware (AVX-512 BF16 or AMX) bf16 autocast,
+  else float32, and no torch.compile; report.json's ``fast_path`` says what was chosen and why.
+  ``--set amp=off`` keeps float32, ``--set compile=true`` compiles;
 - a validation split: ``DEMO_HOLDOUT`` (alexnet.recipes) of the 60,000 training images are held out (fixed by
   ``holdout_seed``; :mod:`alexnet.data.holdout`). Every epoch's evaluation reads them; the 10,000
   test images are evaluated once, after training.
@@ -55,7 +57,7 @@ from .atomic import atomic_write_text
 from .config import Config
 from .data.holdout import split_name
 from .data.open import open_data
-from .device import cpu_amp, resolve_device, resolve_precision
+from .device import FastPath, Precision, resolve_device
 from .evaluate.from_weights import evaluate_weights
 from .provenance import provenance
 from .recipes import DEMO_PROFILES, resolve_config
@@ -82,12 +84,12 @@ def augmentation_text(cfg: Config) -> str:
 
 
 def demo_config(data: str | None, profile: str, device: str, overrides: dict[str, Any] | None = None) -> Config:
-    """The paper recipe with the profile's changes; on a CPU the fastest precision of the host
-    (:func:`alexnet.device.cpu_amp`: bf16 autocast where bf16 is multiplied in hardware), unless
-    ``overrides`` set ``amp``."""
-    precision = {} if "amp" in (overrides or {}) or torch.device(device).type != "cpu" else {"amp": cpu_amp(device)}
+    """The paper recipe with the profile's changes. ``amp``, ``compile`` and ``channels_last`` stay
+    "auto" unless ``overrides`` set them: the trainer chooses the host's fastest
+    (:func:`alexnet.device.choose_fast_path`; on a CPU, bf16 autocast where bf16 is multiplied in
+    hardware) and report.json's ``fast_path`` says what it chose and why."""
     return resolve_config("paper", {"dataset": "fashion-mnist", "data": data, "device": device,
-                                    **DEMO_PROFILES[profile], **precision, **(overrides or {})})
+                                    **DEMO_PROFILES[profile], **(overrides or {})})
 
 
 def time_breakdown(started: float, prepare_seconds: float, history: list[dict[str, Any]],
@@ -108,15 +110,15 @@ def time_breakdown(started: float, prepare_seconds: float, history: list[dict[st
     return {k: round(v, 1) for k, v in out.items()}
 
 
-def final_tests(out: Path, cfg: Config, dev: torch.device, summary: dict[str, Any]) -> dict[str, Any]:
+def final_tests(out: Path, cfg: Config, dev: torch.device, summary: dict[str, Any],
+                precision: Precision) -> dict[str, Any]:
     """The figures the report puts side by side: validation and test, centre view and the paper's
     10 views, in the precision of training. With ``holdout`` (the profiles' 5,000) the validation
     images are held out of the training split and the test set is tested once, at the end; with
     ``holdout=0`` there is no validation split and the epochs' evaluations were on the test set."""
     started = time.time()
     data, final = cfg.data or cfg.dataset, summary["history"][-1]
-    precision = resolve_precision(dev, cfg.amp, cfg.channels_last)   # the 10-view tests in the epochs' precision
-    bf16 = precision.autocast is not None
+    bf16 = precision.autocast is not None    # the 10-view tests in the precision of training
 
     def ten_views(split: str) -> dict[str, Any]:
         return evaluate_weights([out / WEIGHTS_NAME], data, split=split, views=10, batch_size=cfg.batch_size,
@@ -157,6 +159,7 @@ def report_of(out: Path, cfg: Config, dev: torch.device, summary: dict[str, Any]
     return {
         "provenance": provenance(dev),
         **{k: v for k, v in figures.items() if k != "final_tests_seconds"},
+        "fast_path": summary["fast_path"],      # what the trainer chose for this host, and why
         "arch": cfg.arch,
         "model": dict(cfg.model),
         "device": str(dev),
@@ -218,7 +221,7 @@ def run_demo(out: str | Path = "runs/demo", data: str | Path | None = None, *, d
         raise KeyboardInterrupt(f"demo interrupted; run the same command again to resume it from {out}")
     stop.check("the demo (trained; the 10-view test and report.json were not made)")
     cfg = read_run_config(out)
-    figures = final_tests(out, cfg, dev, summary)
+    figures = final_tests(out, cfg, dev, summary, FastPath.from_dict(summary["fast_path"]).precision)
     report = report_of(out, cfg, dev, summary, profile, resume, figures, started, prepare_seconds)
     curves_figure(out, out / "curves.png", title=f"{cfg.arch} on Fashion-MNIST ({cfg.input_size} px, {cfg.recipe} "
                                                   f"recipe, {profile} profile)")

@@ -1,9 +1,12 @@
-"""Which device a command runs on, and in which precision: one rule each for training, evaluation,
-the demo, predict and the benchmarks (:func:`resolve_device`, :func:`resolve_precision`)."""
+"""Which device a command runs on, and in which precision: :func:`resolve_device`; the precision of
+evaluation, predict and the benchmarks (:func:`resolve_precision`); and the fast path of a training
+run (``alexnet train``, the demo), chosen for the host with its reasons (:func:`choose_fast_path`)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import torch
 
@@ -86,13 +89,14 @@ class Precision:
 
 def resolve_precision(device: str | torch.device, amp: str | bool | None = "auto",
                       channels_last: bool | str = "auto") -> Precision:
-    """The one precision rule of training, evaluation, the demo, predict and the benchmarks.
+    """The precision rule of evaluation, predict and the benchmarks, and of training's explicit settings
+    (a training run's "auto" is :func:`choose_fast_path`'s).
 
     ``amp``: ``"bf16"`` (or True) → bf16 autocast; ``"off"`` (or False) → float32; ``"auto"`` (or
     None) → bf16 autocast on CUDA, float32 elsewhere (on a CPU bf16 pays only where it is multiplied
-    in hardware, and CPU runs keep float32 numerics unless asked: the demo asks through
-    :func:`cpu_amp`). ``channels_last``: True/False, or ``"auto"`` → on CUDA only (cuDNN's fast
-    layout; on the CPU it was not faster: docs/BENCHMARKS.md, "bf16 on a CPU")."""
+    in hardware, and CPU evaluation and inference keep float32 numerics unless asked; training decides
+    its own "auto" in :func:`choose_fast_path`). ``channels_last``: True/False, or ``"auto"`` → on
+    CUDA only (cuDNN's fast layout; on the CPU it was not faster: docs/BENCHMARKS.md, "bf16 on a CPU")."""
     device = torch.device(device)
     if amp is True or amp == "bf16":
         autocast = torch.bfloat16
@@ -107,10 +111,174 @@ def resolve_precision(device: str | torch.device, amp: str | bool | None = "auto
     return Precision(autocast, bool(channels_last))
 
 
-def cpu_amp(device: str | torch.device) -> str:
-    """The ``amp`` setting that is fastest for a CPU run on this host: ``"bf16"`` where the CPU
-    multiplies bf16 in hardware (:func:`cpu_has_native_bf16`), else ``"off"``; ``"auto"`` on
-    other devices (which :func:`resolve_precision` decides)."""
-    if torch.device(device).type != "cpu":
-        return "auto"
-    return "bf16" if cpu_has_native_bf16() else "off"
+#: Where the CPU choices of :func:`choose_fast_path` were measured (benchmarks/results/, docs/BENCHMARKS.md):
+#: a 2-core AMD EPYC with AVX-512 BF16 and no AMX, torch 2.14.1, the demo's step (64 px, batch 128).
+CPU_EVIDENCE = {
+    "amp": "bf16 autocast made the demo's step 1.64× faster than float32 (515 against 314 images/s, "
+           "benchmarks/results/cpu-step-2026-12-02.json; 604–665 against 206–256 in "
+           "roofline-cpu-2026-12-05.json and roofline-cpu-2026-12-05-compiled.json)",
+    "compile_bf16": "the compiled bf16 step ran 0.46× eager (276 against 604 images/s, "
+                    "benchmarks/results/roofline-cpu-2026-12-05-compiled.json)",
+    "compile_fp32": "the compiled float32 step ran 1.29× eager (330 against 256 images/s, "
+                    "benchmarks/results/roofline-cpu-2026-12-05-compiled.json), but its first step, the "
+                    "compilation, took 132 s (roofline-cpu-2026-12-04-compiled.json, a loaded host): at those "
+                    "rates it pays back after about 150,000 images (≈1,200 steps of 128); compiled float32 was "
+                    "not measured on a CPU without native bf16 (where float32 is the choice), and inductor needs "
+                    "a C++ compiler at run time",
+    "channels_last": "channels-last slowed the bf16 step (491 against 515 images/s, "
+                     "benchmarks/results/cpu-step-2026-12-02.json; 596 against 665, roofline-cpu-2026-12-05.json); "
+                     "float32's readings were mixed (345 against 314 and 427 against 206 images/s faster, 28 "
+                     "against 43 slower under heavy load, roofline-cpu-2026-12-04.json) and were not taken on a "
+                     "CPU without native bf16",
+}
+
+KEPT = "kept from the run's start (its checkpoint): "
+
+
+@dataclass(frozen=True)
+class FastPath:
+    """How a training run runs on its device, and why: the one record of :func:`choose_fast_path`
+    (log.jsonl's ``start``/``resume`` event, checkpoint.pt, the demo's report.json)."""
+
+    device: str                       # the device type: "cpu", "cuda", "mps"
+    amp: str                          # "bf16" (autocast) or "off" (float32)
+    compile: bool                     # torch.compile the training step
+    channels_last: bool
+    reason: Mapping[str, str]         # {"amp": ..., "compile": ..., "channels_last": ...} in words
+    cpu_flags: tuple[str, ...] = ()   # the host CPU's flags that decide torch's kernels (/proc/cpuinfo)
+
+    @property
+    def precision(self) -> Precision:
+        return Precision(torch.bfloat16 if self.amp == "bf16" else None, self.channels_last)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"device": self.device, "amp": self.amp, "compile": self.compile,
+                "channels_last": self.channels_last, "precision": self.precision.name,
+                "reason": dict(self.reason), "cpu_flags": list(self.cpu_flags)}
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> "FastPath":
+        """The record of :meth:`to_dict` (log.jsonl, checkpoint.pt, report.json) as a FastPath."""
+        return cls(record["device"], record["amp"], bool(record["compile"]), bool(record["channels_last"]),
+                   dict(record.get("reason") or {}), tuple(record.get("cpu_flags") or ()))
+
+    def describe(self) -> str:
+        """One line: ``bf16 autocast, eager, contiguous``."""
+        return (f"{self.precision.name}, {'compiled' if self.compile else 'eager'}, "
+                f"{'channels-last' if self.channels_last else 'contiguous'}")
+
+
+def _asked(key: str, value) -> str:
+    return f"asked for ({key}={json.dumps(value)})"
+
+
+def choose_fast_path(device: str | torch.device, amp: str | bool | None = "auto",
+                     compile: bool | str | None = "auto", channels_last: bool | str = "auto", *,
+                     kept: Mapping[str, Any] | None = None) -> FastPath:
+    """The one place a TRAINING run's ``amp="auto"``, ``compile="auto"`` and ``channels_last="auto"``
+    are decided (evaluation, predict and the benchmarks keep :func:`resolve_precision`'s rule), with
+    the reason for each in words.
+
+    A setting that is not "auto" always wins ("asked for"). "auto":
+
+    - ``amp``: bf16 autocast on CUDA; on a CPU bf16 autocast where the CPU multiplies bf16 in
+      hardware (:func:`cpu_has_native_bf16`: AVX-512 BF16 or AMX), else float32 (oneDNN would
+      emulate bf16); float32 elsewhere (MPS);
+    - ``compile``: off. On a CPU as measured (:data:`CPU_EVIDENCE`): compiled bf16 was slower than
+      eager, compiled float32 faster but only after a compilation of minutes; on a GPU it was not
+      measured yet;
+    - ``channels_last``: on CUDA only (cuDNN's fast layout; on the CPU measured it slowed bf16).
+
+    ``kept``: the record (:meth:`FastPath.to_dict`) a resumed run started with, from its checkpoint;
+    its choices stand for the settings still "auto" when the device type is the same, so a run
+    resumed on the same kind of device keeps its numerics (:func:`fast_path_before_auto` for runs
+    whose checkpoint holds none)."""
+    device = torch.device(device)
+    kind = device.type
+    flags = tuple(cpu_flags())
+    if kept is not None and kept.get("device") != kind:
+        kept = None                   # another kind of device: chosen afresh
+    reason: dict[str, str] = {}
+
+    def from_kept(key: str):
+        reason[key] = KEPT + str((kept.get("reason") or {}).get(key, "")).removeprefix(KEPT)
+        return kept[key]
+
+    # amp
+    if amp not in ("auto", None, True, False, "bf16", "off"):
+        raise ValueError(f"amp={amp!r}: use auto, bf16 or off")
+    if amp in ("auto", None):
+        if kept is not None:
+            amp_value = from_kept("amp")
+        elif kind == "cuda":
+            amp_value = "bf16"
+            reason["amp"] = ("bf16 autocast: the default on CUDA GPUs (bf16 tensor cores; not yet measured on a "
+                             "GPU here)")
+        elif kind == "cpu":
+            if cpu_has_native_bf16():
+                amp_value = "bf16"
+                reason["amp"] = (f"bf16 autocast: this CPU multiplies bf16 in hardware (torch reports AVX-512 BF16 "
+                                 f"or AMX; cpu flags: {' '.join(flags) or 'unknown'}); on such a CPU "
+                                 f"{CPU_EVIDENCE['amp']}")
+            else:
+                amp_value = "off"
+                reason["amp"] = (f"float32: torch reports neither AVX-512 BF16 nor AMX on this CPU (cpu flags: "
+                                 f"{' '.join(flags) or 'unknown'}), so oneDNN would emulate bf16; bf16 pays "
+                                 f"only where it is multiplied in hardware (docs/BENCHMARKS.md, \"bf16 on a CPU\")")
+        else:
+            amp_value = "off"
+            reason["amp"] = "float32: bf16 autocast is automatic on CUDA and on CPUs with native bf16 only"
+    else:
+        amp_value = "bf16" if amp in (True, "bf16") else "off"
+        reason["amp"] = _asked("amp", amp)
+
+    # compile
+    if compile not in ("auto", None, True, False):
+        raise ValueError(f"compile={compile!r}: use auto, true or false")
+    if compile in ("auto", None):
+        if kept is not None:
+            compile_value = from_kept("compile")
+        elif kind == "cpu":
+            compile_value = False
+            reason["compile"] = ("eager: on the CPU measured (AVX-512 BF16) "
+                                 + CPU_EVIDENCE["compile_bf16" if amp_value == "bf16" else "compile_fp32"]
+                                 + "; --compile turns it on")
+        else:
+            compile_value = False
+            reason["compile"] = f"eager: torch.compile has not been measured on {kind} here; --compile turns it on"
+    else:
+        compile_value = bool(compile)
+        reason["compile"] = _asked("compile", compile)
+
+    # memory format
+    if channels_last == "auto":
+        if kept is not None:
+            cl_value = from_kept("channels_last")
+        elif kind == "cuda":
+            cl_value, reason["channels_last"] = True, "channels-last: cuDNN's fast layout on CUDA"
+        elif kind == "cpu":
+            cl_value = False
+            reason["channels_last"] = "contiguous: on the CPU measured " + CPU_EVIDENCE["channels_last"]
+        else:
+            cl_value, reason["channels_last"] = False, "contiguous: channels-last is automatic on CUDA only"
+    else:
+        cl_value = bool(channels_last)
+        reason["channels_last"] = _asked("channels_last", channels_last)
+    return FastPath(kind, amp_value, compile_value, cl_value, reason, flags)
+
+
+def fast_path_before_auto(device: str | torch.device) -> dict[str, Any]:
+    """The record for a run resumed from a checkpoint written before :func:`choose_fast_path`
+    existed: the rule it started with (bf16 autocast and channels-last on CUDA only, float32
+    elsewhere, no compilation), so it resumes with the same numerics."""
+    kind = torch.device(device).type
+    why = ("the run started before the automatic fast path (its checkpoint records none), under the rule of "
+           "that code: bf16 autocast and channels-last on CUDA only, float32 elsewhere, eager")
+    return {"device": kind, "amp": "bf16" if kind == "cuda" else "off", "compile": False,
+            "channels_last": kind == "cuda", "reason": {"amp": why, "compile": why, "channels_last": why}}
+
+
+def cpu_flags() -> list[str]:
+    """This host's CPU flags that decide torch's kernels (:data:`alexnet.provenance.CPU_FLAGS`)."""
+    from .provenance import cpu_info
+    return cpu_info()["cpu_flags"]

@@ -34,7 +34,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     for name in FIELD_FLAGS:
         p.add_argument("--" + name.replace("_", "-"), type=_field_type(name), help=field_help(name))
     add_device(p)
-    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the training step")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile the training step (--no-compile: eager; default: the config's compile, "
+                        "\"auto\": eager, see the log's start event for why)")
     p.add_argument("--config", help="JSON (or .toml) file of config keys")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
                    help="override any config key, e.g. --set lr=0.02 --set model.dropout=0 (repeatable)")
@@ -47,8 +49,8 @@ def _overrides(args: argparse.Namespace) -> dict:
         value = getattr(args, key, None)
         if value is not None and not (key == "device" and value == "auto"):  # "auto": the config decides
             out[key] = value
-    if getattr(args, "compile", None):
-        out["compile"] = True
+    if getattr(args, "compile", None) is not None:
+        out["compile"] = args.compile
     out.update(parse_set(args.set))
     return out
 

@@ -16,6 +16,13 @@ rank), so ``set_epoch(epoch, start_batch)`` replays the rest of the epoch. The r
 step t on rank r (augmentation and dropout) come from generators re-seeded from (seed, r, t),
 so a resumed run draws exactly what the uninterrupted run would have drawn.
 
+The fast path. ``amp``, ``compile`` and ``channels_last`` left at "auto" are chosen for the device
+and host by :func:`alexnet.device.choose_fast_path` (bf16 autocast on CUDA and on CPUs that
+multiply bf16 in hardware, else float32; no torch.compile; channels-last on CUDA), each with its
+reason: log.jsonl's ``start``/``resume`` event and the summary hold the record (``fast_path``),
+checkpoint.pt keeps it, and a resumed run on the same kind of device keeps the choice it started
+with (a checkpoint from before the choice existed: the rule it started under).
+
 Stops and warnings. The loss is summed on the device and checked every ``log_interval``
 steps and at the end of each epoch: a NaN/inf raises :class:`TrainingDiverged` and nothing
 is saved over the last good checkpoint. A training loss still at chance level (≈ ln(num_classes))
@@ -40,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import Config
-from ..device import Precision, resolve_precision
+from ..device import Precision, choose_fast_path, fast_path_before_auto
 from ..evaluate.metrics import topk_hits
 from ..evaluate.run import evaluate_model
 from ..models import create
@@ -50,7 +57,7 @@ from ..weights import WEIGHTS_NAME, save_weights
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from .epochs import save_epoch_features
 from .distributed import DistContext, all_reduce_sum, broadcast_floats
-from .log import RunLogger
+from .log import LOG_NAME, RunLogger
 from .optim import build_optimizer
 from .schedule import make_schedule
 
@@ -146,7 +153,12 @@ class Trainer:
         if cfg.freeze == "features":
             for p in model.features.parameters():
                 p.requires_grad_(False)
-        self.precision = resolve_precision(self.device, cfg.amp, cfg.channels_last)
+        state = load_checkpoint(self.run_dir / CHECKPOINT_NAME, map_location=self.device) if resume else None
+        # "auto" chosen for this device and host (a resumed run keeps what it started with)
+        self.fast_path = choose_fast_path(self.device, cfg.amp, cfg.compile, cfg.channels_last,
+                                          kept=None if state is None else
+                                          state.get("fast_path") or fast_path_before_auto(self.device))
+        self.precision = self.fast_path.precision
         self.model = self.precision.prepare_model(model.to(self.device))
         self.channels_last, self.amp_dtype = self.precision.channels_last, self.precision.autocast
         if self.device.type == "cuda":
@@ -157,15 +169,15 @@ class Trainer:
         self.epoch_sums = [0.0, 0.0, 0.0, 0.0]  # loss·n, top-1 hits, top-5 hits, n (this rank)
         self.history: list[dict[str, Any]] = []
         self.resumed = False
-        if resume:
-            self.load_state_dict(load_checkpoint(self.run_dir / CHECKPOINT_NAME, map_location=self.device))
+        if state is not None:
+            self.load_state_dict(state)
             self.resumed = True
         self.train_model: nn.Module = self.model
         if self.ctx.distributed:
             from torch.nn.parallel import DistributedDataParallel
             self.train_model = DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        if cfg.compile:
+        if self.fast_path.compile:
             self.train_model = torch.compile(self.train_model)
         # On the CPU: alexnet.data.augment draws there and moves the numbers to the images, so a
         # seed gives the same augmentation on any device.
@@ -176,7 +188,7 @@ class Trainer:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "schedule": self.schedule.state_dict(), "epoch": self.epoch, "batch": self.batch,
                 "step": self.step, "epoch_sums": list(self.epoch_sums), "history": self.history,
-                "config": self.cfg.to_dict()}
+                "config": self.cfg.to_dict(), "fast_path": self.fast_path.to_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
@@ -213,7 +225,10 @@ class Trainer:
         logger.event("resume" if self.resumed else "start", step=self.step, epoch=self.epoch,
                      batch=self.batch, device=str(self.device), world_size=self.ctx.world_size,
                      per_rank_batch=self.data.per_rank_batch, batches_per_epoch=per_epoch,
-                     data=self.data.description, amp=str(self.amp_dtype), channels_last=self.channels_last)
+                     data=self.data.description, amp=str(self.amp_dtype), channels_last=self.channels_last,
+                     fast_path=self.fast_path.to_dict())
+        logger.message(f"fast path: {self.fast_path.describe()} (why: the {'resume' if self.resumed else 'start'} "
+                       f"event's fast_path.reason in {LOG_NAME})")
         previous = self._install_signal_handlers()
         try:
             while self.epoch < cfg.epochs:
@@ -224,7 +239,7 @@ class Trainer:
                     logger.message(f"stopped ({self.stop_reason}) at epoch {self.epoch + 1}, batch {self.batch}; "
                                    f"checkpoint saved. Resume with: alexnet train --resume {self.run_dir}")
                     return {"status": "interrupted", "step": self.step, "epoch": self.epoch,
-                            "batch": self.batch, "history": self.history}
+                            "batch": self.batch, "history": self.history, "fast_path": self.fast_path.to_dict()}
             if self.stop_reason:   # it came in the last step: the run is done, what called it must stop
                 request_stop_of_caller(self.stop_reason)
             metrics = self.history[-1] if self.history else {}
@@ -233,7 +248,7 @@ class Trainer:
             logger.event("end", step=self.step, epoch=self.epoch, **{k: v for k, v in metrics.items()
                                                                      if k not in ("epoch", "step")})
             return {"status": "done", "step": self.step, "epoch": self.epoch, "history": self.history,
-                    "weights": str(self.run_dir / WEIGHTS_NAME)}
+                    "weights": str(self.run_dir / WEIGHTS_NAME), "fast_path": self.fast_path.to_dict()}
         finally:
             self._restore_signal_handlers(previous)
             logger.close()
