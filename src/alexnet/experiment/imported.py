@@ -54,6 +54,14 @@ def read_results(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
+def amp_as_trained(config: dict[str, Any], preset: str | None) -> dict[str, Any]:
+    """A saved experiment config as it trained: before the CPU presets pinned ``amp: off`` their
+    configs said ``"auto"``, which that code's rule trained in float32 on a CPU."""
+    if preset in ("smoke", "cpu") and config.get("amp") == "auto":
+        return {**config, "amp": "off"}
+    return config
+
+
 def import_runs(files: Sequence[tuple[Path, dict[str, Any]]], *, name: str, preset: str, data: str,
                 config: dict[str, Any], seeds: Sequence[int], variant_configs: dict[str, Callable[[int], Config]],
                 run_dir_of: Callable[[str, int], Path], num_classes: int, channels: int) -> list[dict[str, Any]]:
@@ -67,7 +75,7 @@ def import_runs(files: Sequence[tuple[Path, dict[str, Any]]], *, name: str, pres
             continue
         differs = [f"{key}: {result.get(key)!r} there, {here!r} here"
                    for key, here in (("preset", preset), ("data", data)) if result.get(key) != here]
-        old = with_defaults(result.get("config") or {})
+        old = amp_as_trained(with_defaults(result.get("config") or {}), result.get("preset"))
         if old != config:
             keys = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
             differs.append("config: " + ", ".join(f"{k} = {old.get(k)!r} there, {config.get(k)!r} here"
