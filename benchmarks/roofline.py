@@ -1,6 +1,6 @@
 """The training step against this machine's limit: the fp32 and bf16 matrix-product peaks, then the
 step per arch × batch × precision × memory format × torch.compile, its FLOP/s as a fraction of each
-peak, and where its time goes, layer by layer (torch.profiler). ``--lrn`` adds what the paper's LRN
+peak, and where its time goes, layer by layer (alexnet.train.profile). ``--lrn`` adds what the paper's LRN
 costs: the layer alone (ours and torch.nn.LocalResponseNorm, forward and backward) and, beside each
 row of a net with LRN, the same step without it, with torch's in its place and with torch's unfused
 SGD (headline ``step_lrn_over_no_lrn``, target ≥ 0.85). docs/BENCHMARKS.md has the details.
@@ -11,7 +11,6 @@ SGD (headline ``step_lrn_over_no_lrn``, target ≥ 0.85). docs/BENCHMARKS.md has
     python benchmarks/roofline.py --quick --out /tmp/r.json        # tiny shapes, seconds (CI)
 """
 
-import bisect
 import itertools
 import math
 import os
@@ -22,7 +21,6 @@ from types import SimpleNamespace
 from unittest import mock
 
 import torch
-from torch.profiler import ProfilerActivity, profile, record_function
 
 import common
 from alexnet.data.synthetic import write_fashion_idx
@@ -35,6 +33,7 @@ from alexnet.recipes import resolve_config
 from alexnet.train.data import build_data
 from alexnet.train.distributed import DistContext
 from alexnet.train.loop import Trainer, train_step
+from alexnet.train.profile import profiled_input, step_breakdown
 from alexnet.train.runner import complete_model_args
 
 BF16 = "bf16"
@@ -112,73 +111,6 @@ def peaks(device, batch: int, model: torch.nn.Module, size: int) -> dict[str, di
                     for n, s in shapes.items()} for dtype in ("fp32", BF16)}
 
 
-def breakdown(bench, device, steps: int) -> dict:
-    """Milliseconds per step: each leaf layer's forward and backward, input, optimizer, loss, other.
-
-    A layer's backward is the autograd nodes its forward created: nodes are numbered in creation
-    order, so the number of the layer's output node (and of a marker node at each forward's start)
-    bounds them; the profiler's ``evaluate_function`` events carry those numbers. A node belongs to
-    the first bound at or after its number ("loss" after the last layer)."""
-    bounds, ranges, marker = [], {}, torch.zeros(1, requires_grad=True)
-
-    def seq(t) -> int | None:
-        return t.grad_fn._sequence_nr() if getattr(t, "grad_fn", None) is not None else None
-
-    def hooks(name):
-        def pre(mod, inp):
-            ranges[name] = record_function(f"fwd:{name}").__enter__()
-
-        def post(mod, inp, out):
-            ranges.pop(name).__exit__(None, None, None)
-            if seq(out) is not None:
-                bounds.append((seq(out), name))
-        return pre, post
-
-    def timed_input(x, generator=None):
-        with record_function("input"):
-            return bench.transform(x, generator=generator)
-    model = bench.trainer.model
-    handles = [model.register_forward_pre_hook(lambda mod, inp: bounds.append((seq(marker * 1), "(start)")))]
-    for full, m in model.named_modules():
-        if full and not list(m.children()):
-            pre, post = hooks(full.split(".")[-1])
-            handles += [m.register_forward_pre_hook(pre), m.register_forward_hook(post)]
-    cuda = torch.device(device).type == "cuda"
-    try:
-        with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
-            for _ in range(steps):
-                with record_function("step"):
-                    bench.step(timed_input)
-            if cuda:
-                torch.cuda.synchronize()
-    finally:
-        for h in handles:
-            h.remove()
-    bounds.sort()
-    total, out = 0.0, {}
-    for e in prof.events():
-        ms = (e.device_time_total if cuda else e.cpu_time_total) / 1000.0 / steps
-        if e.name == "step":
-            total += ms
-            continue
-        if e.name.startswith("fwd:"):
-            name, part = e.name[4:], "forward_ms"
-        elif e.name.startswith("autograd::engine::evaluate_function: "):
-            i = bisect.bisect_left(bounds, (e.sequence_nr, ""))
-            name = "loss" if i == len(bounds) or bounds[i][1] == "(start)" else bounds[i][1]
-            name, part = "grad accumulation" if "AccumulateGrad" in e.name else name, "backward_ms"
-        elif e.name.startswith(("Optimizer.step#", "Optimizer.zero_grad#")) or e.name == "input":
-            name, part = "input" if e.name == "input" else "optimizer", None
-        else:
-            continue
-        row = out.setdefault(name, {"ms": 0.0} if part is None else {"ms": 0.0, "forward_ms": 0.0, "backward_ms": 0.0})
-        row["ms"] += ms
-        if part is not None:
-            row[part] += ms
-    out["other"] = {"ms": total - sum(v["ms"] for v in out.values())}
-    return {"step_ms": total, "parts": out}
-
-
 def row(args, spec: dict, device, work: Path, peak: dict) -> dict:
     """Build, count, time (and profile, when eager) one configuration; print it."""
     if spec["compiled"]:
@@ -197,7 +129,8 @@ def row(args, spec: dict, device, work: Path, peak: dict) -> dict:
            "flops_per_step": flops, "tflops": tflops, "loss_finite": math.isfinite(loss),
            "fraction_of_peak": {k: tflops / v for k, v in peak[spec["precision"]].items()}}
     if args.profile_steps and not spec["compiled"]:
-        out["breakdown"] = breakdown(bench, device, args.profile_steps)
+        out["breakdown"] = step_breakdown(bench.trainer.model, lambda: bench.step(profiled_input(bench.transform)),
+                                          args.profile_steps)
     print(f"  {out['arch']} b{out['batch_size']} {out['precision']} {out['memory_format']} "
           f"{'compiled' if out['compile'] else 'eager'} {out['variant']}: {out['images_per_s']:.1f} "
           f"img/s, {out['ms_per_step']:.1f} ms, {tflops:.3f} TFLOP/s, first step {first:.1f} s", flush=True)
