@@ -5,13 +5,11 @@
     python benchmarks/gpu_check.py --dry-run --out /tmp/dry                            # every stage, tiny, on the CPU
 
 Stages, each with a status (a failing stage is recorded and the next one runs): ``cuda_tests``
-(``pytest -m cuda``), ``model_only`` (roofline.py's rows), ``lrn`` (lrn.py), ``end_to_end`` and ``eval``
-and ``baseline`` (pipeline.py), ``fashion_mnist`` (the d2l and paper recipes at 224 px). Output in
-``--out``: ``gpu_check.json``, ``gpu_check.log.jsonl``, ``pytest.txt``, ``curves-{d2l,paper}.png``.
-docs/BENCHMARKS.md has the details.
+(``pytest -m cuda``), ``model_only`` (roofline.py's rows), ``lrn`` (roofline.py --lrn), ``prepare``,
+``end_to_end``, ``eval`` and ``baseline`` (pipeline.py's sections), ``fashion_mnist`` (the d2l and paper
+recipes at 224 px). Output in ``--out``: ``gpu_check.json``, ``gpu_check.log.jsonl``, ``pytest.txt``,
+``curves-{d2l,paper}.png``. docs/BENCHMARKS.md has the details.
 """
-
-from __future__ import annotations
 
 import argparse
 import json
@@ -24,14 +22,13 @@ import time
 import traceback
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable
 
 import torch
 
 import common
-import lrn
 import pipeline
 import roofline
+from alexnet.device import resolve_device
 from alexnet.jsonl import JsonlWriter
 from alexnet.provenance import device_description
 
@@ -39,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The targets on an H100/H200 (docs/BENCHMARKS.md).
 TARGETS = {"end_to_end_images_per_s": 25_000, "end_to_end_over_baseline": 5.0, "end_to_end_over_model_only": 0.8,
            "eval_10view_seconds_per_50k": 30.0, "fashion_mnist_seconds_per_epoch": 5.0}
-STAGES = ("cuda_tests", "model_only", "lrn", "end_to_end", "baseline", "fashion_mnist")
+STAGES = ("cuda_tests", "model_only", "lrn", "prepare", "end_to_end", "eval", "baseline", "fashion_mnist")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -49,22 +46,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--dry-run", action="store_true", help="every stage at tiny sizes on the CPU (≤ 3 minutes)")
     p.add_argument("--device", default=None, help="default: cuda (cpu for --dry-run)")
     p.add_argument("--budget-s", type=float, default=450, help="stop starting stages after this many seconds")
-    p.add_argument("--num-images", type=int, default=None, help="end-to-end training JPEGs (default 20,000)")
-    p.add_argument("--fm-epochs", type=int, default=2, help="epochs of each Fashion-MNIST run (default 2)")
     p.add_argument("--skip", nargs="*", default=[], choices=STAGES)
     return p.parse_args(argv)
 
 
-def stage(check: SimpleNamespace, name: str, fn: Callable[[], dict]) -> dict:
-    """Run one stage inside a status record, within the time budget; a failure is recorded."""
-    elapsed = time.time() - check.started
-    if name in check.args.skip:
-        rec = {"status": "skipped", "reason": "--skip"}
-    elif elapsed > check.args.budget_s:
-        rec = {"status": "skipped", "reason": f"time budget: {elapsed:.0f} s of {check.args.budget_s:.0f} s used"}
+def stage(check: SimpleNamespace, name: str, fn) -> dict:
+    """Run one stage (``fn`` returns its record) inside a status record, within the time budget; a failure
+    is recorded."""
+    elapsed, t0 = time.time() - check.started, time.time()
+    if name in check.args.skip or elapsed > check.args.budget_s:
+        rec = {"status": "skipped", "reason": "--skip" if name in check.args.skip else
+               f"time budget: {elapsed:.0f} s of {check.args.budget_s:.0f} s used"}
     else:
         print(f"[{elapsed:5.0f} s] {name} ...", flush=True)
-        t0 = time.time()
         try:
             rec = {"status": "ok", **fn()}
         except Exception as e:  # recorded, and the next stage still runs
@@ -88,54 +82,27 @@ def cuda_tests(args) -> dict:
     return {"summary": tail, **{k: counts.get(k, 0) for k in ("passed", "failed", "skipped", "deselected")}}
 
 
-def model_only(args, device, dry: bool) -> dict:
-    """roofline.py's rows in the ImageNet setting: bf16, channels-last, eager and compiled."""
-    batch = 2 if dry else 256
-    rargs = SimpleNamespace(steps=1 if dry else 20, repeats=1 if dry else 2, profile_steps=0)
-    probe = roofline.build("imagenet", "alexnet2012", batch, "fp32", "channels_last", False, device, args.work / "p")
-    peak = roofline.peaks(device, batch, probe.trainer.model, 256 if dry else 8192)
-    rows = [roofline.row(rargs, "imagenet", arch, batch, "bf16", "channels_last", compiled, device,
-                         args.work / f"mo-{arch}-{compiled}", peak)
-            for arch in ("alexnet2012", "alexnet_owt") for compiled in ((False,) if dry else (False, True))]
-    best = {a: max(r["images_per_s"] for r in rows if r["arch"] == a) for a in ("alexnet2012", "alexnet_owt")}
-    return {"rows": rows, "images_per_s": best, "peaks_tflops": peak}
-
-
-def lrn_stage(args, device, dry: bool) -> dict:
-    largs = lrn.parse_args(["--device", str(device), "--out", str(args.work / "lrn.json")]
-                           + (["--quick"] if dry else []))
-    result, _ = lrn.run(largs)
-    return {k: v for k, v in result.items() if k != "settings"}
-
-
-def end_to_end_and_eval(args, device, pargs) -> tuple[dict, dict]:
-    t0 = time.time()
-    root, store, _ = pipeline.jpegs_and_store(pargs, args.work)
-    data_s = time.time() - t0
-    row, trainer, data = pipeline.end_to_end(pargs, device, store, args.work / "run")
-    eval_rows = pipeline.evaluation(pargs, device, trainer, data)
-    args.jpeg_train = root / "train"
-    per_50k = {r["views"]: r["seconds_per_50k"] for r in eval_rows}
-    return ({"row": row, "images_per_s": row["images_per_s"], "decode_device": row["decode_device"],
-             "data_generation_and_prepare_seconds": round(data_s, 1)},
-            {"rows": eval_rows, "centre_seconds_per_50k": per_50k[1], "ten_view_seconds_per_50k": per_50k[10]})
+def roofline_rows(args, device, dry: bool, name: str, *options: str) -> dict:
+    """roofline.py's rows (bf16, channels-last; eager and compiled unless dry), with its peaks."""
+    result = roofline.run(["--device", str(device), "--precisions", "bf16", "--memory-formats", "channels_last",
+                           "--profile-steps", "0", "--out", str(args.work / f"{name}.json"), *options]
+                          + (["--quick"] if dry else ["--batch-sizes", "256", "--steps", "20", "--repeats", "2"]))
+    return {k: v for k, v in result.items() if k in ("rows", "peaks_tflops", "lrn")}
 
 
 def fashion_mnist(args, device, dry: bool) -> dict:
-    from alexnet.recipes import resolve_config
     from alexnet.data.synthetic import write_fashion_idx
+    from alexnet.recipes import resolve_config
     from alexnet.train.curves import curves_figure
     from alexnet.train.runner import run_training
-    src = args.fashion_mnist
-    if src is None:
-        if not dry:
-            raise FileNotFoundError("--fashion-mnist DIR (the idx files) is needed for this stage")
-        src = write_fashion_idx(args.work / "fm-synthetic")
+    if args.fashion_mnist is None and not dry:
+        raise FileNotFoundError("--fashion-mnist DIR (the idx files) is needed for this stage")
+    src = args.fashion_mnist or write_fashion_idx(args.work / "fm-synthetic")
     os.environ["ALEXNET_CACHE"] = str(args.work / "cache")
     small = {"batch_size": 8, "max_steps_per_epoch": 2, "workers": 0} if dry else {"workers": 8}
     out = {"data": str(src), "runs": {}}
     for recipe in ("d2l", "paper"):
-        cfg = resolve_config(recipe, {"data": str(src), "dataset": None, "input_size": 224, "epochs": args.fm_epochs,
+        cfg = resolve_config(recipe, {"data": str(src), "dataset": None, "input_size": 224, "epochs": 2,
                                       "device": str(device), **small})
         history = run_training(cfg, args.work / f"fm-{recipe}")["history"]
         out["runs"][recipe] = {
@@ -150,16 +117,16 @@ def fashion_mnist(args, device, dry: bool) -> dict:
 
 def summarize(result: dict) -> None:
     """The headline keys and the targets (``met`` is null in a dry run: tiny CPU sizes say nothing)."""
-    mo, e2e, base, ev = (result.get(k, {}) for k in ("model_only", "end_to_end", "baseline", "eval"))
-    model, ends, basel = (mo.get("images_per_s") or {}).get("alexnet2012"), e2e.get("images_per_s"), \
-        base.get("images_per_s")
+    def rows(name: str, **match) -> list[dict]:
+        return [r for r in result.get(name, {}).get("rows", []) if all(r.get(k) == v for k, v in match.items())]
+    model = max((r["images_per_s"] for r in rows("model_only", arch="alexnet2012")), default=None)
+    ends, basel = (next((r["images_per_s"] for r in rows(name)), None) for name in ("end_to_end", "baseline"))
     result.update(model_only_images_per_s=model, end_to_end_images_per_s=ends, baseline_images_per_s=basel)
-    fm_epoch = [s for run in (result.get("fashion_mnist", {}).get("runs") or {}).values()
-                for s in run["seconds_per_epoch"]]
+    fm_epoch = [s for run in result.get("fashion_mnist", {}).get("runs", {}).values() for s in run["seconds_per_epoch"]]
     got = {"end_to_end_images_per_s": ends,
            "end_to_end_over_baseline": ends / basel if ends and basel else None,
            "end_to_end_over_model_only": ends / model if ends and model else None,
-           "eval_10view_seconds_per_50k": ev.get("ten_view_seconds_per_50k"),
+           "eval_10view_seconds_per_50k": next((r["seconds_per_50k"] for r in rows("eval", views=10)), None),
            "fashion_mnist_seconds_per_epoch": min(fm_epoch) if fm_epoch else None}
     judge = not result.get("dry_run")
     result["targets"] = {k: {"target": TARGETS[k], "measured": v, "met": None if v is None or not judge else
@@ -167,7 +134,6 @@ def summarize(result: dict) -> None:
 
 
 def main(argv=None) -> int:
-    from alexnet.device import resolve_device
     args = parse_args(argv)
     dry = args.dry_run
     device = resolve_device(args.device or ("cpu" if dry else "cuda"))
@@ -180,39 +146,24 @@ def main(argv=None) -> int:
     work, start = tempfile.TemporaryDirectory(prefix="gpu-check-"), common.started(device)
     args.work = Path(work.name)
     check.log.write("start", device=str(device), dry_run=dry)
-    pargs = pipeline.fill_defaults(pipeline.parse_args(
-        ["--images", str(args.num_images or (8 if dry else 20_000)), "--workers", str(min(16, os.cpu_count() or 1)),
-         "--baseline-steps", "1" if dry else "60", "--warmup", "1" if dry else "5"] + (["--quick"] if dry else [])
-        + ([] if dry else ["--val-images", "5000", "--classes", "100", "--batch-size", "128"])), device)
-    holder: dict = {}
     try:
         stage(check, "cuda_tests", lambda: cuda_tests(args))
-        stage(check, "model_only", lambda: model_only(args, device, dry))
-        stage(check, "lrn", lambda: lrn_stage(args, device, dry))
-
-        def e2e():
-            holder["e2e"], holder["eval"] = end_to_end_and_eval(args, device, pargs)
-            return holder["e2e"]
-        stage(check, "end_to_end", e2e)
-        check.result["eval"] = ({"status": "ok", **holder["eval"]} if "eval" in holder
-                                else {"status": check.result["end_to_end"]["status"], "reason": "runs with end_to_end"})
-
-        def base():
-            if not getattr(args, "jpeg_train", None):
-                raise RuntimeError("needs the end_to_end stage's JPEGs")
-            row = pipeline.baseline(pargs, device, args.jpeg_train)
-            return {"row": row, "images_per_s": row["images_per_s"]}
-        stage(check, "baseline", base)
+        stage(check, "model_only", lambda: roofline_rows(args, device, dry, "model_only", "--setting", "imagenet",
+                                                         "--archs", "alexnet2012", "alexnet_owt"))
+        stage(check, "lrn", lambda: roofline_rows(args, device, dry, "lrn", "--lrn"))
+        pipeline.run(["--device", str(device), "--skip", "loader", "--out", str(args.work / "pipeline.json"),
+                      *(["--quick"] if dry else ["--images", "20000", "--val-images", "5000", "--classes", "100",
+                                                 "--batch-size", "128", "--baseline-steps", "60", "--warmup", "5"])],
+                     stage=lambda name, fn: stage(check, name, lambda: {"rows": fn()}).get("rows", []))
         stage(check, "fashion_mnist", lambda: fashion_mnist(args, device, dry))
     finally:
         summarize(check.result)
         check.result["total_seconds"] = round(time.time() - check.started, 1)
-        common.write_result(args.out / "gpu_check.json", json.loads(json.dumps(check.result, default=str)), device,
-                            start)
+        common.write_result(args, "gpu_check", device, start, check.result, out=args.out / "gpu_check.json")
         check.log.write("end", total_seconds=check.result["total_seconds"])
         check.log.close()
         work.cleanup()
-    failed = [k for k in (*STAGES, "eval") if check.result[k]["status"] == "failed"]
+    failed = [k for k in STAGES if check.result[k]["status"] == "failed"]
     print(json.dumps({"device": str(device), "total_seconds": check.result["total_seconds"], "failed": failed,
                       "targets": check.result["targets"]}, indent=1))
     return 1 if failed else 0

@@ -1,6 +1,6 @@
 """The benchmarks run end to end on tiny shapes (``--quick``, in a subprocess, as CI runs them), count
 a training step's FLOPs as a hand count says, attribute the step's time to the layers without
-counting any of it twice, and record where each result came from."""
+counting any of it twice, measure the LRN's cost, and record where each result came from."""
 
 from __future__ import annotations
 
@@ -76,6 +76,22 @@ def test_roofline_breakdown_names_every_layer_and_counts_nothing_twice(roofline)
         # (the profiler's microsecond clock: 1e-6 of a step is rounding)
         assert parts["other"]["ms"] >= -1e-6 * b["step_ms"], parts["other"]
         assert sum(p["ms"] for p in parts.values()) == pytest.approx(b["step_ms"], rel=1e-9)  # float sums only
+
+
+@pytest.mark.slow   # ~20 s: the LRN layer alone, ours and torch's, and four steps at batch 4
+def test_roofline_lrn_measures_the_layer_and_the_step_with_and_without_it(tmp_path):
+    result = run_script("roofline", "--lrn", "--device", "cpu", "--threads", "1", "--precisions", "fp32",
+                        "--memory-formats", "contiguous", "--profile-steps", "0", tmp=tmp_path)
+    steps = {r["variant"]: r for r in result["rows"]}
+    assert list(steps) == ["default", "no_lrn", "torch_lrn", "unfused_sgd"] and len(result["rows"]) == 4
+    assert [r["lrn"] for r in steps.values()] == [True, False, True, True]
+    assert all(r["batch_size"] == 4 and r["input_size"] == 64 and r["images_per_s"] > 0 for r in steps.values())
+    layer, = result["lrn"]["layer"]
+    assert layer["shape"] == [4, 96, 15, 15] and layer["ours_seconds"] > 0 and layer["torch_seconds"] > 0
+    ratios, = result["lrn"]["ratios"].values()
+    assert set(ratios) == {"step_lrn_over_no_lrn", "step_torch_lrn_over_no_lrn", "step_fused_sgd_over_unfused"}
+    assert all(v > 0 for v in ratios.values())
+    assert_provenance(result, "roofline.py")
 
 
 @pytest.mark.slow   # ~40 s: 12 JPEGs, prepare, each loader, two steps of the trainer, evaluation, the baseline

@@ -29,4 +29,5 @@ def test_serve_load_quick_run(tmp_path):
     assert result["memory"]["requests"] == 100 and result["memory"]["errors"] == 0
     mix = result["malformed_mix"]
     assert mix["good_ok"] == 30 and mix["bad_4xx"] == 10 and mix["server_up_after"] and mix["answer_after_equal"]
-    assert result["provenance"]["command"] and len(result["loadavg_at_start"]) == 3
+    assert result["provenance"]["command"] and len(result["provenance"]["commit"]) == 40
+    assert len(result["load_average_at_start"]) == 3 and len(result["load_average"]) == 3

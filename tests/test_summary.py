@@ -3,9 +3,11 @@
 import json
 
 import pytest
+import torch
 
 from alexnet.cli.main import main
-from alexnet.models.summary import format_table, summarize
+from alexnet.models import alexnet2012
+from alexnet.models.summary import format_table, step_flops, summarize
 
 
 @pytest.mark.parametrize("size", [224, 227])
@@ -17,6 +19,21 @@ def test_alexnet2012_totals_at_224_and_227(size):
 def test_owt_totals():
     totals = summarize("alexnet_owt")["totals"]
     assert totals["params"] == 61_100_840 and totals["macs"] == 714_188_480
+
+
+def test_step_flops_counts_the_forward_both_gradients_and_grouped_convolutions_per_group():
+    # at 64 px, 1 channel, 10 classes: output maps × output side² × inputs per output; conv1's maps are
+    # 15² (cuda-convnet's ceil rule), then 7², 3², 1² after each pooling; conv2, conv4 and conv5 see one
+    # tower's maps. A step: the forward, the weight gradients, the input gradients of every layer but
+    # conv1 (its input needs none); 2 FLOPs per MAC. torch's own counter would count conv2's, conv4's and
+    # conv5's weight gradients twice.
+    macs = {"conv1": 96 * 15**2 * 11 * 11, "conv2": 256 * 7**2 * 5 * 5 * 48, "conv3": 384 * 3**2 * 3 * 3 * 256,
+            "conv4": 384 * 3**2 * 3 * 3 * 192, "conv5": 256 * 3**2 * 3 * 3 * 192, "fc6": 256 * 4096,
+            "fc7": 4096 * 4096, "fc8": 4096 * 10}
+    model = alexnet2012(num_classes=10, in_channels=1, input_size=64)
+    assert step_flops(model, torch.randn(2, 1, 64, 64), torch.tensor([3, 7])) == 2 * 2 * (
+        3 * sum(macs.values()) - macs["conv1"])
+    assert all(p.grad is None for p in model.parameters())
 
 
 def test_per_layer_macs_and_neurons_match_the_spec_table():

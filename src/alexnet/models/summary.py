@@ -1,4 +1,4 @@
-"""Per-layer shapes, parameters, multiply-accumulates, neurons and receptive fields.
+"""Per-layer shapes, parameters, multiply-accumulates, neurons and receptive fields; a training step's FLOPs.
 
     from alexnet.models.summary import summarize, format_table
     s = summarize("alexnet2012", input_size=224)
@@ -20,7 +20,8 @@ import inspect
 from dataclasses import asdict, dataclass
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.nn import functional as F
+from torch.utils.flop_counter import FlopCounterMode, conv_backward_flop
 from torch import nn
 
 from .lrn import CeilPad2d, LocalResponseNorm
@@ -180,3 +181,22 @@ def format_table(summary: dict) -> str:
                 "start: centre of the first output's field (pixel centres at 0.5, 1.5, ...)."]
     out += [f"Note: {note}" for note in summary["notes"]]
     return "\n".join(out)
+
+
+def step_flops(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> int:
+    """FLOPs of one training step's forward and backward (cross-entropy of ``model(images)`` against
+    ``labels``) by torch.utils.flop_counter: matrix products and convolutions, 2 per multiply-accumulate;
+    the few elementwise FLOPs of LRN, ReLU and pooling are not counted. torch 2.14's counter counts the
+    weight gradient of a grouped convolution as if it were not grouped (2× for alexnet2012's conv2, conv4
+    and conv5); here it is divided by the groups. The model's gradients are cleared afterwards."""
+    formula = conv_backward_flop.__wrapped__            # torch's formula on shapes
+
+    def conv_backward(grad_out, x, w, bias, stride, padding, dilation, transposed, out_pad, groups, mask,
+                      out_shape, **kw) -> int:
+        args = (grad_out, x, w, bias, stride, padding, dilation, transposed, out_pad, groups)
+        return (formula(*args, [mask[0], False, False], out_shape)
+                + formula(*args, [False, mask[1], False], out_shape) // groups)
+    with FlopCounterMode(display=False, custom_mapping={torch.ops.aten.convolution_backward: conv_backward}) as c:
+        F.cross_entropy(model(images).float(), labels).backward()
+    model.zero_grad(set_to_none=True)
+    return int(c.get_total_flops())

@@ -52,7 +52,7 @@ def build_optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:
         else (lambda **kw: torch.optim.Adam(groups, lr=cfg.lr, **kw))
     try:
         # One fused kernel for all the parameters: the same update in fewer passes over memory (on two
-        # CPU cores the paper's 64-px step is ~1% faster: benchmarks/lrn.py; GPUs gain more).
+        # CPU cores the paper's 64-px step is ~1% faster: benchmarks/roofline.py --lrn; GPUs gain more).
         optimizer = make(fused=True)
     except (RuntimeError, TypeError, ValueError):   # a torch or a device without the fused kernels
         optimizer = make()
