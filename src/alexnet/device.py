@@ -193,78 +193,58 @@ def choose_fast_path(device: str | torch.device, amp: str | bool | None = "auto"
     its choices stand for the settings still "auto" when the device type is the same, so a run
     resumed on the same kind of device keeps its numerics (:func:`fast_path_before_auto` for runs
     whose checkpoint holds none)."""
-    device = torch.device(device)
-    kind = device.type
+    kind = torch.device(device).type
     flags = tuple(cpu_flags())
     if kept is not None and kept.get("device") != kind:
         kept = None                   # another kind of device: chosen afresh
-    reason: dict[str, str] = {}
-
-    def from_kept(key: str):
-        reason[key] = KEPT + str((kept.get("reason") or {}).get(key, "")).removeprefix(KEPT)
-        return kept[key]
-
-    # amp
     if amp not in ("auto", None, True, False, "bf16", "off"):
         raise ValueError(f"amp={amp!r}: use auto, bf16 or off")
-    if amp in ("auto", None):
-        if kept is not None:
-            amp_value = from_kept("amp")
-        elif kind == "cuda":
-            amp_value = "bf16"
-            reason["amp"] = ("bf16 autocast: the default on CUDA GPUs (bf16 tensor cores; not yet measured on a "
-                             "GPU here)")
-        elif kind == "cpu":
-            if cpu_has_native_bf16():
-                amp_value = "bf16"
-                reason["amp"] = (f"bf16 autocast: this CPU multiplies bf16 in hardware (torch reports AVX-512 BF16 "
-                                 f"or AMX; cpu flags: {' '.join(flags) or 'unknown'}); on such a CPU "
-                                 f"{CPU_EVIDENCE['amp']}")
-            else:
-                amp_value = "off"
-                reason["amp"] = (f"float32: torch reports neither AVX-512 BF16 nor AMX on this CPU (cpu flags: "
-                                 f"{' '.join(flags) or 'unknown'}), so oneDNN would emulate bf16; bf16 pays "
-                                 f"only where it is multiplied in hardware (docs/BENCHMARKS.md, \"bf16 on a CPU\")")
-        else:
-            amp_value = "off"
-            reason["amp"] = "float32: bf16 autocast is automatic on CUDA and on CPUs with native bf16 only"
-    else:
-        amp_value = "bf16" if amp in (True, "bf16") else "off"
-        reason["amp"] = _asked("amp", amp)
-
-    # compile
     if compile not in ("auto", None, True, False):
         raise ValueError(f"compile={compile!r}: use auto, true or false")
-    if compile in ("auto", None):
-        if kept is not None:
-            compile_value = from_kept("compile")
-        elif kind == "cpu":
-            compile_value = False
-            reason["compile"] = ("eager: on the CPU measured (AVX-512 BF16) "
-                                 + CPU_EVIDENCE["compile_bf16" if amp_value == "bf16" else "compile_fp32"]
-                                 + "; --compile turns it on")
+    reason: dict[str, str] = {}
+    choices = {}
+    for key, asked, choose in (("amp", amp, _auto_amp), ("compile", compile, _auto_compile),
+                               ("channels_last", channels_last, _auto_channels_last)):
+        if asked not in ("auto", None):
+            choices[key] = ("bf16" if asked in (True, "bf16") else "off") if key == "amp" else bool(asked)
+            reason[key] = _asked(key, asked)
+        elif kept is not None:
+            choices[key] = kept[key]
+            reason[key] = KEPT + str((kept.get("reason") or {}).get(key, "")).removeprefix(KEPT)
         else:
-            compile_value = False
-            reason["compile"] = f"eager: torch.compile has not been measured on {kind} here; --compile turns it on"
-    else:
-        compile_value = bool(compile)
-        reason["compile"] = _asked("compile", compile)
+            choices[key], reason[key] = choose(kind, flags, choices.get("amp"))
+    return FastPath(kind, choices["amp"], choices["compile"], choices["channels_last"], reason, flags)
 
-    # memory format
-    if channels_last == "auto":
-        if kept is not None:
-            cl_value = from_kept("channels_last")
-        elif kind == "cuda":
-            cl_value, reason["channels_last"] = True, "channels-last: cuDNN's fast layout on CUDA"
-        elif kind == "cpu":
-            cl_value = False
-            reason["channels_last"] = "contiguous: on the CPU measured " + CPU_EVIDENCE["channels_last"]
-        else:
-            cl_value, reason["channels_last"] = False, "contiguous: channels-last is automatic on CUDA only"
-    else:
-        cl_value = bool(channels_last)
-        reason["channels_last"] = _asked("channels_last", channels_last)
-    return FastPath(kind, amp_value, compile_value, cl_value, reason, flags)
+
+def _auto_amp(kind: str, flags: tuple[str, ...], _amp) -> tuple[str, str]:
+    """``amp="auto"``: (the choice, why)."""
+    if kind == "cuda":
+        return "bf16", "bf16 autocast: the default on CUDA GPUs (bf16 tensor cores; not yet measured on a GPU here)"
+    if kind != "cpu":
+        return "off", "float32: bf16 autocast is automatic on CUDA and on CPUs with native bf16 only"
+    if cpu_has_native_bf16():
+        return "bf16", (f"bf16 autocast: this CPU multiplies bf16 in hardware (torch reports AVX-512 BF16 or AMX; "
+                        f"cpu flags: {' '.join(flags) or 'unknown'}); on such a CPU {CPU_EVIDENCE['amp']}")
+    return "off", (f"float32: torch reports neither AVX-512 BF16 nor AMX on this CPU (cpu flags: "
+                   f"{' '.join(flags) or 'unknown'}), so oneDNN would emulate bf16; bf16 pays only where it is "
+                   f"multiplied in hardware (docs/BENCHMARKS.md, \"bf16 on a CPU\")")
+
+
+def _auto_compile(kind: str, _flags, amp: str) -> tuple[bool, str]:
+    """``compile="auto"`` (after the amp choice): (the choice, why)."""
+    if kind == "cpu":
+        return False, ("eager: on the CPU measured (AVX-512 BF16) "
+                       + CPU_EVIDENCE["compile_bf16" if amp == "bf16" else "compile_fp32"] + "; --compile turns it on")
+    return False, f"eager: torch.compile has not been measured on {kind} here; --compile turns it on"
+
+
+def _auto_channels_last(kind: str, _flags, _amp) -> tuple[bool, str]:
+    """``channels_last="auto"``: (the choice, why)."""
+    if kind == "cuda":
+        return True, "channels-last: cuDNN's fast layout on CUDA"
+    if kind == "cpu":
+        return False, "contiguous: on the CPU measured " + CPU_EVIDENCE["channels_last"]
+    return False, "contiguous: channels-last is automatic on CUDA only"
 
 
 def fast_path_before_auto(device: str | torch.device) -> dict[str, Any]:
