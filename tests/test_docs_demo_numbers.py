@@ -1,0 +1,55 @@
+"""docs/REPRODUCTION.md §2's demo numbers are the committed report files' numbers (a reader who
+recomputes them from the files gets the same figures)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks/results/demo-cpu-2026-12-05"
+DOC = (ROOT / "docs/REPRODUCTION.md").read_text()
+
+
+def report(name: str) -> dict:
+    return json.loads((RESULTS / name).read_text())
+
+
+@pytest.mark.parametrize("name,seed", [("report-seed0-fresh-clone.json", 0), ("report-seed1.json", 1),
+                                       ("report-seed2.json", 2)])
+def test_the_three_seeds_row_is_its_file(name, seed):
+    r = report(name)
+    row = next(line for line in DOC.splitlines() if line.startswith(f"| `{name}` | {seed} |"))
+    assert f"{r['validation_accuracy']:.4f} / {r['validation_accuracy_10_views']:.4f}" in row
+    assert f"**{r['test_accuracy']:.4f}** / {r['test_accuracy_10_views']:.4f}" in row
+
+
+@pytest.mark.parametrize("variant,files", [
+    ("the profile (lr 0.01, no crops or flips)", ("report-seed0-fresh-clone.json", "report-seed1.json")),
+    ("crops and flips on", ("profile-choice/report-flips-s0.json", "profile-choice/report-flips-s1.json")),
+    ("lr 0.02", ("profile-choice/report-lr02-s0.json", "profile-choice/report-lr02-s1.json")),
+])
+def test_the_profile_choice_rows_are_their_files(variant, files):
+    reports = [report(f) for f in files]
+    row = next(line for line in DOC.splitlines() if line.startswith(f"| {variant} |"))
+    val = [r["validation_accuracy"] for r in reports]
+    assert " / ".join(f"{v:.4f}" for v in val) in row
+    assert f"{sum(val) / 2:.4f}" in row
+    assert " / ".join(f"{r['validation_accuracy_10_views']:.4f}" for r in reports) in row
+    # each candidate is the profile with one change, on the seeds the rule names (0 and 1)
+    flips = variant == "crops and flips on"
+    assert [r["lr"] for r in reports] == [0.02 if variant == "lr 0.02" else 0.01] * 2
+    assert [r["augmentation"].startswith("none") for r in reports] == [not flips] * 2
+    if variant != "the profile (lr 0.01, no crops or flips)":
+        assert [f"seed={s}" in r["provenance"]["command"] for s, r in enumerate(reports)] == [True, True]
+
+
+def test_the_kept_profile_has_the_highest_mean_validation_accuracy():
+    means = {}
+    for name, files in {"profile": ("report-seed0-fresh-clone.json", "report-seed1.json"),
+                        "flips": ("profile-choice/report-flips-s0.json", "profile-choice/report-flips-s1.json"),
+                        "lr02": ("profile-choice/report-lr02-s0.json", "profile-choice/report-lr02-s1.json")}.items():
+        means[name] = sum(report(f)["validation_accuracy"] for f in files) / 2
+    assert max(means, key=means.get) == "profile"
