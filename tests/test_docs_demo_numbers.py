@@ -53,3 +53,19 @@ def test_the_kept_profile_has_the_highest_mean_validation_accuracy():
                         "lr02": ("profile-choice/report-lr02-s0.json", "profile-choice/report-lr02-s1.json")}.items():
         means[name] = sum(report(f)["validation_accuracy"] for f in files) / 2
     assert max(means, key=means.get) == "profile"
+
+
+def test_figure1_section_is_the_generated_report_of_its_result_file():
+    # REPRODUCTION §4's Figure 1 tables are what the report code makes of the committed figure1.json
+    from alexnet.experiment.figure1 import selection_markdown
+    from alexnet.experiment.report import experiment_markdown
+    folder = ROOT / "benchmarks/results/figure1-cpu-2026-12-05"
+    result = json.loads((folder / "figure1.json").read_text())
+    generated = experiment_markdown(result) + selection_markdown(result)
+    assert (folder / "results.md").read_text() == "# Experiment `figure1`\n\n" + generated
+    start = DOC.index("<!-- figure1 tables: generated")
+    block = DOC[DOC.index("-->", start) + 3:DOC.index("<!-- end of the generated figure1 tables -->")]
+    assert block.strip() == generated.strip()
+    # the verdict follows from the interval: both activations trained on one host, every seed measured
+    assert {r["provenance"]["boot_id"] for v in result["variants"] for r in v["runs"]} == {result["provenance"]["boot_id"]}
+    assert [len(v["runs"]) for v in result["variants"]] == [len(result["seeds"])] * 2
