@@ -171,14 +171,14 @@ def test_committed_results_still_merge_after_config_keys_were_added():
     # `--runs-from` compares an earlier file's config with today's; keys added since (holdout, ...)
     # count at their defaults, and their amp "auto" (float32 on a CPU under that code's rule) as the
     # preset's "off" today, so the committed cpu-preset files still merge
-    from alexnet.experiment.imported import amp_as_trained, with_defaults
+    from alexnet.experiment.imported import config_as_trained
     from alexnet.recipes import preset, resolve_config
     p = preset("cpu")
     cfg = resolve_config("paper", {**p.overrides, "dataset": "fashion-mnist", "device": "cpu", "resize": 73})
     today = {k: v for k, v in cfg.to_dict().items() if k not in ("data", "dataset", "device")}
     old = json.loads((ROOT / COMMITTED / "lrn.json").read_text())["config"]
     assert "holdout" not in old and old["amp"] == "auto" and today["amp"] == "off"
-    assert amp_as_trained(with_defaults(old), "cpu") == today
+    assert config_as_trained(old, "cpu") == today
     # ... but a run that trained in bf16 does not count as one of them
-    assert amp_as_trained(with_defaults({**old, "amp": "bf16"}), "cpu") != today
-    assert amp_as_trained(with_defaults(old), "gpu")["amp"] == "auto"       # (CUDA's auto was bf16 then and now)
+    assert config_as_trained({**old, "amp": "bf16"}, "cpu") != today
+    assert config_as_trained(old, "gpu")["amp"] == "auto"       # (CUDA's auto was bf16 then and now)

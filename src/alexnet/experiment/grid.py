@@ -46,7 +46,7 @@ from ..train.runner import CONFIG_NAME, run_training
 from ..weights import WEIGHTS_NAME
 from .ablations import NAMES, ExperimentError, Variant, ablation
 from ..recipes import Preset, preset as get_preset, resize_for
-from .imported import RESULT_NAME, amp_as_trained, import_runs, read_results, with_defaults
+from .imported import RESULT_NAME, config_as_trained, import_runs, read_results
 from .report import write_report
 
 SPEC_NAME = "experiment.json"
@@ -151,7 +151,7 @@ def _check_spec(out: Path, spec: dict[str, Any]) -> None:
     path = out / SPEC_NAME
     if path.is_file():
         old = json.loads(path.read_text())
-        old["config"] = amp_as_trained(with_defaults(old.get("config") or {}), old.get("preset"))   # (keys added since: at their defaults)
+        old["config"] = config_as_trained(old.get("config"), old.get("preset"))
         keys = ("experiment", "preset", "data", "config")
         if any(old.get(k) != spec.get(k) for k in keys):
             diff = [k for k in keys if old.get(k) != spec.get(k)]

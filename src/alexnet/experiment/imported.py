@@ -54,9 +54,11 @@ def read_results(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
-def amp_as_trained(config: dict[str, Any], preset: str | None) -> dict[str, Any]:
-    """A saved experiment config as it trained: before the CPU presets pinned ``amp: off`` their
-    configs said ``"auto"``, which that code's rule trained in float32 on a CPU."""
+def config_as_trained(saved: dict[str, Any] | None, preset: str | None) -> dict[str, Any]:
+    """A saved experiment config as it trained: keys added since at their defaults
+    (:func:`with_defaults`), and, before the CPU presets pinned ``amp: off``, their ``"auto"``, which
+    that code's rule trained in float32 on a CPU."""
+    config = with_defaults(saved or {})
     if preset in ("smoke", "cpu") and config.get("amp") == "auto":
         return {**config, "amp": "off"}
     return config
@@ -75,7 +77,7 @@ def import_runs(files: Sequence[tuple[Path, dict[str, Any]]], *, name: str, pres
             continue
         differs = [f"{key}: {result.get(key)!r} there, {here!r} here"
                    for key, here in (("preset", preset), ("data", data)) if result.get(key) != here]
-        old = amp_as_trained(with_defaults(result.get("config") or {}), result.get("preset"))
+        old = config_as_trained(result.get("config"), result.get("preset"))
         if old != config:
             keys = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
             differs.append("config: " + ", ".join(f"{k} = {old.get(k)!r} there, {config.get(k)!r} here"
