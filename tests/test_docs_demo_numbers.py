@@ -55,6 +55,22 @@ def test_the_kept_profile_has_the_highest_mean_validation_accuracy():
     assert max(means, key=means.get) == "profile"
 
 
+@pytest.mark.parametrize("other,files", [
+    ("flips", ("profile-choice/report-flips-s0.json", "profile-choice/report-flips-s1.json")),
+    ("lr 0.02", ("profile-choice/report-lr02-s0.json", "profile-choice/report-lr02-s1.json")),
+])
+def test_the_profile_choice_intervals_are_the_files_paired_intervals(other, files):
+    from alexnet.experiment.stats import interval
+    profile = [report(f)["validation_accuracy"] for f in ("report-seed0-fresh-clone.json", "report-seed1.json")]
+    iv = interval([a - report(f)["validation_accuracy"] for a, f in zip(profile, files)])
+    text = " ".join(DOC.split())     # the doc wraps lines
+    signed = lambda x: f"{x:+.4f}".replace("-", "−")
+    assert f"minus {other}: " in text
+    clause = text.split(f"minus {other}: ", 1)[1][:120]
+    assert f"mean {signed(iv.mean)}, " in clause and f"[{signed(iv.low)}, {signed(iv.high)}]" in clause
+    assert iv.n == 2 and iv.contains(0.0)   # as the doc says: both intervals hold 0
+
+
 def test_figure1_section_is_the_generated_report_of_its_result_file():
     # REPRODUCTION §4's Figure 1 tables are what the report code makes of the committed figure1.json
     from alexnet.experiment.figure1 import selection_markdown

@@ -108,6 +108,21 @@ def test_the_committed_results_give_the_audits_intervals():
     assert [x["seed"] for x in t["cross_host"]] == [0, 2]
 
 
+def test_where_the_paper_makes_no_claim_the_verdict_names_the_better_variant_not_the_paper():
+    # ReLU vs tanh on test error: Figure 1 shows training error only, so a clear difference is "relu:
+    # lower error", never "as the paper"; the steps comparison, which the paper does claim, keeps it
+    activation = json.loads((ROOT / COMMITTED / "activation.json").read_text())
+    by = {(c["measure"]): c for c in activation["paper"]["comparisons"]}
+    test = compare(activation, by["test_error"], f"{COMMITTED}/activation.json")
+    assert test["differences"]["top-1"]["high"] < 0          # the interval lies below 0: relu is better
+    assert test["verdict"] == "relu: lower error (the paper makes no claim here)"
+    assert compare(activation, by["steps_to_target"], f"{COMMITTED}/activation.json")["verdict"] == "as the paper"
+    # the same numbers the other way round name tanh
+    flipped = {**activation, "variants": [{**v, "runs": [{**r, "test_error": 1 - r["test_error"]} for r in v["runs"]]}
+                                          for v in activation["variants"]]}
+    assert compare(flipped, by["test_error"], f"{COMMITTED}/activation.json")["verdict"].startswith("tanh: lower")
+
+
 def test_reproduction_md_holds_the_tables_the_committed_results_give(monkeypatch):
     doc = (ROOT / "docs" / "REPRODUCTION.md").read_text()
     start, end = doc.find(BEGIN), doc.find(END)

@@ -32,6 +32,8 @@ class Comparison:
     paper_top1: float | None = None     # the paper's change in top-1 error, points (better − worse)
     paper_top5: float | None = None
     paper_ratio: float | None = None    # the paper's steps ratio (worse / better)
+    paper_claims: bool = True           # False: the paper says nothing on this measure, so no verdict
+    #                                     can be "as the paper" (it says which variant was better)
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,8 @@ ABLATIONS: dict[str, Ablation] = {a.name: a for a in (
         (Comparison("relu", "tanh", "steps_to_target",
                     "a 4-layer CNN with ReLUs reached 25% training error on CIFAR-10 six times faster "
                     "than with tanh units (Figure 1)", paper_ratio=6.0),
-         Comparison("relu", "tanh", "test_error", "not reported (Figure 1 shows training error only)")),
+         Comparison("relu", "tanh", "test_error", "not reported (Figure 1 shows training error only)",
+                    paper_claims=False)),
         ("tanh trains here under the ReLU recipe (biases of 1, lr 0.01, dropout, crops and flips): this is not the "
          "paper's Figure 1, where each net had its own learning rate and no regularisation; `alexnet experiment "
          "figure1` runs that",),

@@ -18,6 +18,8 @@ from another one — so two such runs pair only when they came from one session.
 - steps to the target training error: the log of the ratio worse / better per seed, its 95 %
   t-interval, shown as ratios; a run that never reached the target gives a bound (its steps run),
   and a verdict is given only on the side the bounds make conservative.
+- where the paper makes no claim (ReLU vs tanh on test error: Figure 1 shows training error only),
+  a verdict that would be "as the paper" or "the other way" names the better variant instead.
 """
 
 from __future__ import annotations
@@ -176,8 +178,33 @@ def compare(result: dict[str, Any], comparison: dict[str, Any], source: str = "t
     if not same and not cross:
         return {"verdict": "no finished pair", "text": "–"}
     if comparison["measure"] == "test_error":
-        return _compare_errors(same, cross, comparison)
-    return _compare_steps(same, cross, better, worse)
+        out = _compare_errors(same, cross, comparison)
+    else:
+        out = _compare_steps(same, cross, better, worse)
+    if not _paper_claims(result.get("experiment", ""), comparison):
+        out["verdict"] = _without_claim(out["verdict"], better, worse, comparison["measure"])
+    return out
+
+
+def _paper_claims(experiment: str, comparison: dict[str, Any]) -> bool:
+    """Whether the paper makes a claim on this comparison (the ablation's definition says; results
+    files written before it did carry no such key)."""
+    from .ablations import ABLATIONS
+    abl = ABLATIONS.get(experiment)
+    for c in abl.comparisons if abl else ():
+        if (c.better, c.worse, c.measure) == (comparison["better"], comparison["worse"], comparison["measure"]):
+            return c.paper_claims
+    return True
+
+
+def _without_claim(verdict: str, better: str, worse: str, measure: str) -> str:
+    """A verdict where the paper says nothing: which variant was better, never "as the paper"."""
+    what = "lower error" if measure == "test_error" else "fewer steps"
+    if verdict.startswith(AS_PAPER):
+        return f"{better}: {what} (the paper makes no claim here)"
+    if verdict.startswith(OTHER_WAY):
+        return f"{worse}: {what} (the paper makes no claim here)"
+    return verdict
 
 
 def _pct(mean, std, digits=2) -> str:
