@@ -156,6 +156,9 @@ def test_train_records_its_fast_path_and_a_resume_keeps_it(tmp_path, monkeypatch
     assert set(start["fast_path"]["reason"]) == {"amp", "compile", "channels_last"}
     assert "multiplies bf16 in hardware" in start["fast_path"]["reason"]["amp"]
     assert start["fast_path"]["cpu_flags"] == device.cpu_flags()
+    # the log is a result file: its start event says where it came from (command, commit, host, versions)
+    assert {"command", "date", "commit", "dirty", "host", "cpu_model", "versions"} <= set(start["provenance"])
+    assert start["provenance"]["versions"]["torch"] == torch.__version__
     assert load_checkpoint(run)["fast_path"] == part["fast_path"]
     assert json.loads((run / "config.json").read_text())["amp"] == "auto"     # the config keeps the intent
     assert "fast path: bf16 autocast, eager, contiguous" in capsys.readouterr().err

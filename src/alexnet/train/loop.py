@@ -51,6 +51,7 @@ from ..device import Precision, choose_fast_path, fast_path_before_auto
 from ..evaluate.metrics import topk_hits
 from ..evaluate.run import evaluate_model
 from ..models import create
+from ..provenance import provenance
 from ..recipes import chance_level_advice
 from ..stop import request as request_stop_of_caller
 from ..weights import WEIGHTS_NAME, save_weights
@@ -226,7 +227,7 @@ class Trainer:
                      batch=self.batch, device=str(self.device), world_size=self.ctx.world_size,
                      per_rank_batch=self.data.per_rank_batch, batches_per_epoch=per_epoch,
                      data=self.data.description, amp=str(self.amp_dtype), channels_last=self.channels_last,
-                     fast_path=self.fast_path.to_dict())
+                     fast_path=self.fast_path.to_dict(), provenance=provenance(self.device))
         logger.message(f"fast path: {self.fast_path.describe()} (why: the {'resume' if self.resumed else 'start'} "
                        f"event's fast_path.reason in {LOG_NAME})")
         previous = self._install_signal_handlers()
