@@ -85,3 +85,21 @@ def test_figure1_section_is_the_generated_report_of_its_result_file():
     # the verdict follows from the interval: both activations trained on one host, every seed measured
     assert {r["provenance"]["boot_id"] for v in result["variants"] for r in v["runs"]} == {result["provenance"]["boot_id"]}
     assert [len(v["runs"]) for v in result["variants"]] == [len(result["seeds"])] * 2
+
+
+def test_the_printed_init_numbers_are_its_log():
+    # REPRODUCTION §1 and the README quote the printed-init run's log: a flat first epoch at chance
+    log = ROOT / "benchmarks/results/printed-init-cpu-2026-12-05/log.jsonl"
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    start = events[0]
+    assert start["event"] == "start" and start["provenance"]["dirty"] is False
+    assert start["provenance"]["commit"].startswith("d71a908") and "model.init=paper" in start["provenance"]["command"]
+    losses = {e["step"]: e["loss"] for e in events if e["event"] == "step"}
+    epoch = next(e for e in events if e["event"] == "epoch")
+    assert events[-1]["event"] == "stalled"
+    text = " ".join(DOC.split())
+    assert (f"rose from {losses[20]:.2f} at step 20 to {losses[40]:.2f} at step 40, then fell back to "
+            f"{losses[150]:.2f} by step 150") in text
+    assert f"after epoch 1 was {epoch['val_top1_error']:.4f} (chance)" in text
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"the last step's training loss {losses[150]:.4f} against ln 10" in readme
