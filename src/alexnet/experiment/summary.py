@@ -70,7 +70,8 @@ def report_markdown(folders: Sequence[str | Path]) -> str:
              "test error (negative: the paper's better variant is better here); steps are the ratio worse / "
              "better. Each verdict follows from the 95 % t-interval of the mean paired difference over the n "
              "pairs of one seed on one host: \"as the paper\" or \"the other way\" only when it excludes no "
-             "difference, else \"inconclusive\" (always so for n = 1). Pairs whose two runs trained on different "
+             "difference, else \"inconclusive\" (always so for n = 1); where the paper makes no claim, a clear "
+             "difference names the better variant instead. Pairs whose two runs trained on different "
              "hosts are left out and listed.", ""]
     lines += verdict_table(loaded)
     for path, result in loaded:
