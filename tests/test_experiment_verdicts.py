@@ -4,6 +4,7 @@ docs/REPRODUCTION.md regenerated from the committed result files."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from alexnet.experiment.summary import BEGIN, END, replace_block, report_markdow
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = "benchmarks/results/experiments-cpu-2026-12-02-3-seeds"
+FIVE_SEEDS = "benchmarks/results/experiments-cpu-2026-12-05-5-seeds"     # the tables docs/REPRODUCTION.md shows
 
 
 def test_the_t_table_is_students_t():
@@ -129,9 +131,35 @@ def test_reproduction_md_holds_the_tables_the_committed_results_give(monkeypatch
     assert 0 <= start < end, "docs/REPRODUCTION.md lost its generated block"
     committed = doc[start:end + len(END)] + "\n"
     monkeypatch.chdir(ROOT)     # the block names the folder as the command was given: relative to the repository
-    assert report_markdown([COMMITTED]) == committed, (
-        f"docs/REPRODUCTION.md's experiment tables differ from what {COMMITTED} gives: run "
-        f"`alexnet experiment report {COMMITTED} --into docs/REPRODUCTION.md`")
+    assert report_markdown([FIVE_SEEDS]) == committed, (
+        f"docs/REPRODUCTION.md's experiment tables differ from what {FIVE_SEEDS} gives: run "
+        f"`alexnet experiment report {FIVE_SEEDS} --into docs/REPRODUCTION.md`")
+
+
+def test_reproduction_md_prose_quotes_the_five_seed_intervals_and_times():
+    # §4's bullets repeat the generated block's intervals: they must be the files' (a reader who
+    # recomputes them gets the same), and the run's duration is its logs'
+    doc = (ROOT / "docs" / "REPRODUCTION.md").read_text()
+    prose = " ".join(doc[doc.index("## 4. The paper's ablations"):doc.find(BEGIN)].split())
+    signed = lambda x: f"{x:+.2f}".replace("-", "−")
+    for name in ("lrn", "pooling", "towers", "dropout"):
+        result = json.loads((ROOT / FIVE_SEEDS / f"{name}.json").read_text())
+        top1 = compare(result, result["paper"]["comparisons"][0], name)["differences"]["top-1"]
+        assert top1["n"] == 5 and not top1["cross_host"], name
+        assert f"[{signed(top1['low'])}, {signed(top1['high'])}]" in prose, name
+        assert signed(top1["mean"]) in prose, name
+    dropout = json.loads((ROOT / FIVE_SEEDS / "dropout.json").read_text())
+    steps = compare(dropout, dropout["paper"]["comparisons"][1], "dropout")
+    assert f"{math.exp(steps['mean_log']):.2f}× (geometric mean, [{math.exp(steps['low']):.2f}, " \
+           f"{math.exp(steps['high']):.2f}])" in prose
+    events = [json.loads(line) for name in ("lrn", "dropout")
+              for line in (ROOT / FIVE_SEEDS / f"{name}.log.jsonl").read_text().splitlines()]
+    assert f"From {events[0]['time'][11:19]} to {events[-1]['time'][11:19]} UTC" in prose
+    trained = [r for name in ("lrn", "pooling", "towers", "dropout")
+               for v in json.loads((ROOT / FIVE_SEEDS / f"{name}.json").read_text())["variants"]
+               for r in v["runs"] if "same_run_as" not in r]
+    assert f"it trained {len(trained)} runs" in prose
+    assert {(r["provenance"]["commit"][:7], r["provenance"]["dirty"]) for r in trained} == {("340dbe5", False)}
 
 
 def test_report_command_prints_and_rewrites_only_its_block(tmp_path, capsys):
@@ -150,7 +178,7 @@ def test_report_command_prints_and_rewrites_only_its_block(tmp_path, capsys):
         replace_block("# nothing\n", "x")
 
 
-@pytest.mark.parametrize("folder", [COMMITTED, "benchmarks/results/experiments-cpu-2026-12-02"])
+@pytest.mark.parametrize("folder", [FIVE_SEEDS, COMMITTED, "benchmarks/results/experiments-cpu-2026-12-02"])
 def test_the_committed_results_md_is_what_its_json_files_give(folder, monkeypatch):
     monkeypatch.chdir(ROOT)
     committed = (ROOT / folder / "results.md").read_text()
