@@ -255,11 +255,11 @@ def test_runs_from_an_earlier_results_file_count_as_finished_and_nothing_else_is
     assert "bad.json: not a readable results.json" in capsys.readouterr().err
 
 
-@pytest.mark.slow   # ~170 s on the shared 2-core machine: six smoke runs (four choose the rates), one rerun
+@pytest.mark.slow   # ~20 s on a 2-core machine: six smoke runs (four choose the rates), one rerun
 def test_figure1_chooses_each_rate_on_held_out_images_and_trains_without_regularisation(fm, tmp_path, capsys):
     out = tmp_path / "fig1"
     assert main(["experiment", "figure1", "--preset", "smoke", "--data", str(fm), "--device", "cpu",
-                 "--out", str(out), "--lr-grid", "0.005,0.02"]) == 0
+                 "--out", str(out), "--lr-grid", "0.005,0.02", "--extend-grid", "0"]) == 0
     result = json.loads((out / "results.json").read_text())
     sel = result["selection"]
     assert sel["holdout"] == 16 and sel["grid"] == [0.005, 0.02]          # a quarter of the 64 training images
@@ -267,24 +267,28 @@ def test_figure1_chooses_each_rate_on_held_out_images_and_trains_without_regular
         grid = sel["chosen"][activation]["grid"]
         best = min(grid, key=lambda r: (r["validation_error"], r["lr"]))
         assert sel["chosen"][activation]["lr"] == best["lr"]               # the lowest validation error wins
-        run = json.loads((out / "runs" / activation / "seed-0" / "config.json").read_text())
+        run_dir = out / "runs" / activation / f"lr-{best['lr']:g}" / "seed-0"      # the rate is in the path
+        run = json.loads((run_dir / "config.json").read_text())
         assert run["lr"] == best["lr"] and run["holdout"] == 16 and run["seed"] == 0
         # no regularisation of any kind
         assert run["model"]["dropout"] == 0.0 and run["crops_flips"] is False and run["weight_decay"] == 0.0
         assert run["model"]["activation"] == activation
         assert run["model"]["init"] == ("zero-bias" if activation == "tanh" else "cuda-convnet")
-        record = json.loads((out / "runs" / activation / "seed-0" / "result.json").read_text())
+        record = json.loads((run_dir / "result.json").read_text())
         # the epochs validated on the 16 held-out images; the 32 test images were tested once, at the end
         assert record["validation_error"] is not None and record["test_error"] is not None
     tanh = json.loads((out / "selection" / "tanh" / "lr-0.005" / "config.json").read_text())
     assert tanh["seed"] == 1000 and tanh["model"]["init"] == "zero-bias"
     md = (out / "results.md").read_text()
     assert "Choosing each activation's learning rate" in md and "steps ratio ≈ 6" in md
+    # of two rates with no step past them, the one chosen is an edge, and the report says so
+    assert md.count("is the edge of the rates tried") == 2 and sel["extensions"] == 0
     # a rerun trains nothing: every run is read back
-    stamp = (out / "runs" / "tanh" / "seed-0" / "result.json").stat().st_mtime_ns
+    tanh_run = out / "runs" / "tanh" / f"lr-{sel['chosen']['tanh']['lr']:g}" / "seed-0" / "result.json"
+    stamp = tanh_run.stat().st_mtime_ns
     assert main(["experiment", "figure1", "--preset", "smoke", "--data", str(fm), "--device", "cpu",
-                 "--out", str(out), "--lr-grid", "0.005,0.02"]) == 0
-    assert (out / "runs" / "tanh" / "seed-0" / "result.json").stat().st_mtime_ns == stamp
+                 "--out", str(out), "--lr-grid", "0.005,0.02", "--extend-grid", "0"]) == 0
+    assert tanh_run.stat().st_mtime_ns == stamp
     capsys.readouterr()
     assert main(["experiment", "figure1", "--preset", "smoke", "--data", str(fm), "--seed", "1000",
                  "--out", str(tmp_path / "x")]) == 2
@@ -299,3 +303,78 @@ def test_zero_bias_init_sets_every_bias_to_zero():
     conv3 = dict(net.named_modules())
     std = [m.weight.detach().std().item() for n, m in conv3.items() if n.endswith("conv3")][0]
     assert 0.025 < std < 0.035          # cuda-convnet's N(0, 0.03): the sample SD of 663,552 draws, within 0.1 %
+
+
+def _fake_runs(monkeypatch, errors):
+    """figure1 with its training replaced: a run writes the config's rate and returns the validation
+    error ``errors[(activation, lr)]`` (None: the run failed); returns the runs trained, in order."""
+    from alexnet.experiment import figure1
+    trained = []
+
+    def one_run(cfg, run_dir, target, num_classes, finished=None, device=None):
+        if (run_dir / "result.json").is_file():
+            return json.loads((run_dir / "result.json").read_text())
+        activation = cfg.model["activation"]
+        trained.append((activation, cfg.lr, cfg.seed))
+        error = errors.get((activation, cfg.lr), 0.5)
+        record = {"seed": cfg.seed, "status": "failed" if error is None else "done", "validation_error": error,
+                  "steps_to_target": None, "train_error": None, "run_dir": str(run_dir)}
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps({"lr": cfg.lr}))
+        (run_dir / "result.json").write_text(json.dumps(record))
+        return record
+
+    monkeypatch.setattr(figure1, "_one_run", one_run)
+    return figure1, trained
+
+
+def test_figure1_tries_rates_past_the_edge_of_the_grid_until_one_is_worse_or_fails(tmp_path, monkeypatch):
+    from alexnet.config import Config
+    # tanh improves up to 0.08 and fails at 0.32; relu is best inside the grid; both start from 0.01, 0.02
+    errors = {("tanh", 0.01): 0.30, ("tanh", 0.02): 0.20, ("tanh", 0.04): 0.15, ("tanh", 0.08): 0.12,
+              ("tanh", 0.16): 0.13, ("relu", 0.01): 0.10, ("relu", 0.02): 0.11, ("relu", 0.005): 0.12}
+    figure1, trained = _fake_runs(monkeypatch, errors)
+    base = Config().updated({"lr": 0.01})
+    chosen = figure1.choose_rates(base, [0.01, 0.02], tmp_path, 0.25, 10, None, quiet)
+    # relu: 0.01 (the grid's smallest) won, so half of it is tried; 0.005 is worse: stop
+    assert [r["lr"] for r in chosen["relu"]["grid"]] == [0.005, 0.01, 0.02]
+    assert chosen["relu"]["lr"] == 0.01 and not chosen["relu"]["at_edge"]
+    # tanh: 0.02 won, then 0.04, then 0.08; 0.16 is worse: 0.08 is chosen, inside the rates tried
+    assert [r["lr"] for r in chosen["tanh"]["grid"]] == [0.01, 0.02, 0.04, 0.08, 0.16]
+    assert chosen["tanh"]["lr"] == 0.08 and not chosen["tanh"]["at_edge"]
+    assert [r["past_the_grid"] for r in chosen["tanh"]["grid"]] == [False, False, True, True, True]
+    # a failed rate above the best ends the search upwards (the failed run is the stability limit)
+    errors2 = {("tanh", 0.01): 0.30, ("tanh", 0.02): 0.20, ("tanh", 0.04): None, ("relu", 0.01): 0.10,
+               ("relu", 0.02): 0.11, ("relu", 0.005): 0.12}
+    figure1, trained = _fake_runs(monkeypatch, errors2)
+    chosen = figure1.choose_rates(base, [0.01, 0.02], tmp_path / "b", 0.25, 10, None, quiet)
+    assert [r["lr"] for r in chosen["tanh"]["grid"]] == [0.01, 0.02, 0.04] and chosen["tanh"]["lr"] == 0.02
+    # with no steps past the grid, the edge is reported as the edge
+    chosen = figure1.choose_rates(base, [0.01, 0.02], tmp_path / "c", 0.25, 10, None, quiet, extend=0)
+    assert chosen["tanh"]["lr"] == 0.02 and chosen["tanh"]["at_edge"]
+    assert chosen["relu"]["lr"] == 0.01 and chosen["relu"]["at_edge"]       # the smallest of the grid
+    md = figure1.selection_markdown({"selection": {"seed": 1000, "holdout": 16, "rule": "r", "extensions": 0,
+                                                   "chosen": chosen}})
+    assert "**tanh's rate 0.02 is the edge of the rates tried**" in md and "relu's rate" in md
+
+
+def test_figure1_never_reads_a_run_back_at_a_rate_it_was_not_trained_at(tmp_path, monkeypatch):
+    figure1, trained = _fake_runs(monkeypatch, {})
+    from alexnet.config import Config
+    base = Config()
+    # the measured runs live under their rate: a grid that changes the rate chosen trains new ones
+    assert figure1.measurement_dir(tmp_path, "tanh", 0.04, 3) == tmp_path / "runs" / "tanh" / "lr-0.04" / "seed-3"
+    # the layout before the rate was in the name is read back only where its rate is the one chosen
+    legacy = tmp_path / "runs" / "tanh" / "seed-0"
+    figure1._train(figure1.run_config(base, "tanh", 0.04, 0), legacy, 0.25, 10, None, quiet, "legacy")
+    assert figure1.measurement_dir(tmp_path, "tanh", 0.04, 0) == legacy
+    assert figure1.measurement_dir(tmp_path, "tanh", 0.08, 0) == tmp_path / "runs" / "tanh" / "lr-0.08" / "seed-0"
+    interrupted = tmp_path / "runs" / "tanh" / "seed-1"            # its checkpoint resumes where its rate is chosen
+    interrupted.mkdir(parents=True)
+    (interrupted / "config.json").write_text(json.dumps({"lr": 0.04}))
+    assert figure1.measurement_dir(tmp_path, "tanh", 0.04, 1) == interrupted
+    assert figure1.measurement_dir(tmp_path, "tanh", 0.08, 1).parent.name == "lr-0.08"
+    # a folder that holds a run at another rate is refused, not relabelled
+    with pytest.raises(figure1.ExperimentError, match="trained at lr 0.04, not 0.08"):
+        figure1._train(figure1.run_config(base, "tanh", 0.08, 0), legacy, 0.25, 10, None, quiet, "x")
+    assert trained == [("tanh", 0.04, 0)]

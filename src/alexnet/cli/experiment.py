@@ -30,12 +30,13 @@ def run_report_command(args: argparse.Namespace) -> int:
 
 def run_figure1_command(args: argparse.Namespace) -> int:
     """``alexnet experiment figure1``: ReLU against tanh as the paper's Figure 1 ran them."""
-    from alexnet.experiment.figure1 import LR_GRID, run_figure1
+    from alexnet.experiment.figure1 import LR_GRID, MAX_EXTENSIONS, run_figure1
     if args.report_only or args.runs_from:
         raise ValueError("figure1 takes neither --report-only nor --runs-from (run it again: finished runs are kept)")
     out = Path(args.out or f"runs/experiments/figure1-{args.preset}")
     result = run_figure1(preset=args.preset, seeds=args.seeds, seed=args.seed, data=args.data, dataset=args.dataset,
                          out=out, device=args.device, grid=args.lr_grid or LR_GRID,
+                         extend=MAX_EXTENSIONS if args.extend_grid is None else args.extend_grid,
                          say=lambda text: print(text, file=sys.stderr, flush=True))
     print(json.dumps(result, indent=1) if args.json else (out / "results.md").read_text())
     return 0
@@ -59,8 +60,9 @@ def run_experiment_command(args: argparse.Namespace) -> int:
         raise ValueError(f"unexpected arguments {' '.join(args.folders)}: only `experiment report` takes folders")
     if args.name == "figure1":
         return run_figure1_command(args)
-    if args.lr_grid:
-        raise ValueError("--lr-grid belongs to `experiment figure1` (the other experiments share the recipe's lr)")
+    if args.lr_grid or args.extend_grid is not None:
+        raise ValueError("--lr-grid and --extend-grid belong to `experiment figure1` (the other experiments share "
+                         "the recipe's lr)")
     result = run_experiment(args.name, preset=args.preset, seeds=args.seeds, seed=args.seed, data=args.data,
                             dataset=args.dataset, out=args.out, device=args.device,
                             say=lambda text: print(text, file=sys.stderr, flush=True), train=not args.report_only,
@@ -110,6 +112,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lr-grid", type=lr_grid, metavar="R1,R2,...",
                    help="with figure1: the learning rates each activation chooses from on the validation split "
                         "(default 0.0025,0.005,0.01,0.02,0.04)")
+    p.add_argument("--extend-grid", type=int, metavar="N",
+                   help="with figure1: where the rate chosen is the largest (smallest) tried, try twice (half) it, "
+                        "at most N times per activation (default 3; 0: the grid only)")
     p.add_argument("--markdown", action="store_true",
                    help="with report: print the markdown tables and verdicts (the default output of report)")
     p.add_argument("--into", metavar="DOC",

@@ -14,7 +14,10 @@ fast as possible. No regularization of any kind was employed." What this changes
   (activation, rate) trains once, on the selection seed :data:`SELECTION_SEED`, with
   :func:`holdout_size` training images held out; the rate whose run ends with the lowest
   validation top-1 error is chosen (after a fixed number of steps, the lowest error on images the
-  net never trained on is the fastest useful training). A tie goes to the smaller rate.
+  net never trained on is the fastest useful training). A tie goes to the smaller rate. Where the
+  rate chosen is the grid's largest (smallest), twice (half) it is tried too, and so on, at most
+  :data:`MAX_EXTENSIONS` times per activation, so that no activation is held back by the edge of
+  the grid; a larger rate whose run fails (diverges or stalls) ends the search upwards.
 - the measurement: each activation at its chosen rate on the seeds asked for (never the selection
   seed), with the same images held out. Steps to the target training error (25 % on 10 classes,
   as in Figure 1; the training error is logged on the training batches, which here are neither
@@ -26,7 +29,11 @@ What still differs from the paper: the net is AlexNet at the preset's size on th
 preset's schedule stay.
 
 Layout of ``out``: ``experiment.json``; ``selection/<activation>/lr-<rate>/`` (one run each);
-``runs/<activation>/seed-<S>/``; ``results.json`` (with ``selection``), ``results.md``.
+``runs/<activation>/lr-<rate>/seed-<S>/`` (a change of grid that changes the rate chosen trains
+new runs: a run is never read back at a rate it was not trained at; ``runs/<activation>/seed-<S>/``,
+the layout before the rate was in the name, is read back or resumed where its rate is the one
+chosen);
+``results.json`` (with ``selection``), ``results.md``.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from .grid import _check_fits, _check_spec, _one_run, base_config, summarize_var
 
 NAME = "figure1"
 LR_GRID = (0.0025, 0.005, 0.01, 0.02, 0.04)
+MAX_EXTENSIONS = 3
 SELECTION_SEED = 1000
 ACTIVATIONS = {"relu": {"model.activation": "relu", "model.init": "cuda-convnet"},
                "tanh": {"model.activation": "tanh", "model.init": "zero-bias"}}
@@ -70,34 +78,81 @@ def run_config(base: Config, activation: str, lr: float, seed: int) -> Config:
 def _train(cfg: Config, run_dir: Path, target: float, num_classes: int, dev, say, what: str) -> dict[str, Any]:
     say(f"[experiment {NAME}] {what}")
     record = _one_run(cfg, run_dir, target, num_classes, None, dev)
+    trained_at = _saved_lr(run_dir)
+    if trained_at is not None and trained_at != cfg.lr:
+        raise ExperimentError(f"{run_dir} holds a run trained at lr {trained_at:g}, not {cfg.lr:g}: "
+                              f"move it away or choose another --out")
     record["lr"] = cfg.lr
     return record
 
 
+def _saved_lr(run_dir: Path) -> float | None:
+    path = run_dir / "config.json"
+    return json.loads(path.read_text()).get("lr") if path.is_file() else None
+
+
+def measurement_dir(out: Path, activation: str, lr: float, seed: int) -> Path:
+    """Where the measured run of ``activation`` at ``lr`` on ``seed`` lives (the module docstring)."""
+    legacy = out / "runs" / activation / f"seed-{seed}"
+    if _saved_lr(legacy) == lr:           # finished, or interrupted with its checkpoint
+        return legacy
+    return out / "runs" / activation / f"lr-{lr:g}" / f"seed-{seed}"
+
+
+def _edge_rate(runs: list[dict[str, Any]], best: dict[str, Any]) -> float | None:
+    """The next rate to try past the edge of the rates tried, or None: twice the largest where that
+    one was chosen (a larger rate that failed is tried too, so it ends the search), half the
+    smallest where that one was chosen."""
+    rates = sorted(r["lr"] for r in runs)
+    if best["lr"] == rates[-1]:
+        return best["lr"] * 2
+    if best["lr"] == rates[0]:
+        return best["lr"] / 2
+    return None
+
+
 def choose_rates(base: Config, grid: Sequence[float], out: Path, target: float, num_classes: int, dev,
-                 say: Callable[[str], None]) -> dict[str, dict[str, Any]]:
+                 say: Callable[[str], None], extend: int = MAX_EXTENSIONS) -> dict[str, dict[str, Any]]:
     """Per activation: every rate's selection run and the rate chosen (the module docstring's rule)."""
     chosen = {}
     for activation in ACTIVATIONS:
-        runs = []
-        for lr in grid:
+        runs: list[dict[str, Any]] = []
+
+        def select(lr: float, why: str = "") -> None:
             record = _train(run_config(base, activation, lr, SELECTION_SEED),
                             out / "selection" / activation / f"lr-{lr:g}", target, num_classes, dev, say,
-                            f"choosing the rate: {activation}, lr {lr:g} (seed {SELECTION_SEED})")
+                            f"choosing the rate: {activation}, lr {lr:g} (seed {SELECTION_SEED}){why}")
             runs.append({"lr": lr, "status": record["status"], "validation_error": record.get("validation_error"),
-                         "steps_to_target": record.get("steps_to_target"), "train_error": record.get("train_error")})
-        done = [r for r in runs if r["status"] == "done" and r["validation_error"] is not None]
-        if not done:
-            raise ExperimentError(f"{NAME}: every {activation} run of the grid {list(grid)} failed; see "
-                                  f"{out / 'selection' / activation}")
-        best = min(done, key=lambda r: (r["validation_error"], r["lr"]))
-        chosen[activation] = {"lr": best["lr"], "grid": runs}
+                         "steps_to_target": record.get("steps_to_target"), "train_error": record.get("train_error"),
+                         "past_the_grid": bool(why)})
+
+        for lr in grid:
+            select(lr)
+        best = _best(runs, activation, grid, out)
+        for _ in range(extend):
+            nxt = _edge_rate(runs, best)
+            if nxt is None:
+                break
+            select(nxt, f": {best['lr']:g}, the edge of the rates tried, was best")
+            best = _best(runs, activation, grid, out)
+        at_edge = _edge_rate(runs, best) is not None
+        chosen[activation] = {"lr": best["lr"], "grid": sorted(runs, key=lambda r: r["lr"]), "at_edge": at_edge}
     return chosen
+
+
+def _best(runs: list[dict[str, Any]], activation: str, grid: Sequence[float], out: Path) -> dict[str, Any]:
+    done = [r for r in runs if r["status"] == "done" and r["validation_error"] is not None]
+    if not done:
+        raise ExperimentError(f"{NAME}: every {activation} run of the grid {list(grid)} failed; see "
+                              f"{out / 'selection' / activation}")
+    best = min(done, key=lambda r: (r["validation_error"], r["lr"]))
+    return best
 
 
 def run_figure1(*, preset: str = "cpu", seeds: int = 3, seed: int = 0, data: str | os.PathLike | None = None,
                 dataset: str | None = None, out: str | os.PathLike | None = None, device: str = "auto",
-                grid: Sequence[float] = LR_GRID, say: Callable[[str], None] = print) -> dict[str, Any]:
+                grid: Sequence[float] = LR_GRID, say: Callable[[str], None] = print,
+                extend: int = MAX_EXTENSIONS) -> dict[str, Any]:
     """Choose each activation's rate, measure both on ``seeds`` seeds, write the report; returns
     results.json's content. Finished runs are read back, never trained again."""
     if seeds < 1:
@@ -106,6 +161,8 @@ def run_figure1(*, preset: str = "cpu", seeds: int = 3, seed: int = 0, data: str
         raise ExperimentError(f"seed {SELECTION_SEED} chooses the learning rates; measure on other seeds")
     if not grid or any(lr <= 0 for lr in grid):
         raise ExperimentError(f"the learning-rate grid must hold positive rates, got {list(grid)}")
+    if extend < 0:
+        raise ExperimentError(f"--extend-grid must be 0 or more, got {extend}")
     p, dev = get_preset(preset), resolve_device(device)
     if data is None and dataset is None:
         dataset = "fashion-mnist"
@@ -120,21 +177,23 @@ def run_figure1(*, preset: str = "cpu", seeds: int = 3, seed: int = 0, data: str
     _check_spec(out, {"experiment": NAME, "preset": preset, "data": opened.description, "config": base.to_dict(),
                       "seeds": seed_list, "variants": list(ACTIVATIONS), "grid": list(grid)})
     target = target_train_error(store.num_classes)
-    chosen = choose_rates(base, grid, out, target, store.num_classes, dev, say)
+    chosen = choose_rates(base, grid, out, target, store.num_classes, dev, say, extend)
     records: dict[str, list[dict[str, Any]]] = {a: [] for a in ACTIVATIONS}
     for s in seed_list:
         for activation, choice in chosen.items():
             records[activation].append(_train(run_config(base, activation, choice["lr"], s),
-                                              out / "runs" / activation / f"seed-{s}", target, store.num_classes,
+                                              measurement_dir(out, activation, choice["lr"], s), target,
+                                              store.num_classes,
                                               dev, say, f"{activation} at lr {choice['lr']:g}, seed {s}"))
     result = _result(preset, p, opened.description, base, target, store.num_classes, seed_list, held, grid,
-                     chosen, records, dev)
+                     chosen, records, dev, extend)
     write_report(out, [result])
     atomic_write_text(out / "results.md", (out / "results.md").read_text() + selection_markdown(result))
     return result
 
 
-def _result(preset, p, data, base, target, num_classes, seeds, held, grid, chosen, records, dev) -> dict[str, Any]:
+def _result(preset, p, data, base, target, num_classes, seeds, held, grid, chosen, records, dev,
+            extend) -> dict[str, Any]:
     shared = {k: v for k, v in base.to_dict().items() if k not in ("data", "dataset", "device")}
     return {
         "experiment": NAME, "preset": preset, "data": data, "provenance": provenance(dev),
@@ -150,8 +209,9 @@ def _result(preset, p, data, base, target, num_classes, seeds, held, grid, chose
         "config": shared,
         "selection": {"grid": list(grid), "seed": SELECTION_SEED, "holdout": held,
                       "rule": "per activation, the rate whose run ends with the lowest validation top-1 error "
-                              "(ties: the smaller rate)",
-                      "chosen": chosen},
+                              "(ties: the smaller rate); where it is the largest (smallest) rate tried, twice (half) "
+                              f"it is tried too, at most {extend} times",
+                      "extensions": extend, "chosen": chosen},
         "variants": [summarize_variant(a, records[a]) for a in ACTIVATIONS],
         "not_run": [], "not_finished": [], "imported": [],
         "notes": ["tanh starts with every bias 0 (init zero-bias), ReLU with the released init (biases 1 in conv2, "
@@ -168,12 +228,18 @@ def selection_markdown(result: dict[str, Any]) -> str:
                  f"validation images; rule: {sel['rule']})", "",
              "| activation | lr | validation top-1 error | steps to the target training error | chosen |",
              "|---|---|---|---|---|"]
+    edges = []
     for activation, choice in sel["chosen"].items():
         for r in choice["grid"]:
             err = "failed" if r["validation_error"] is None else f"{100 * r['validation_error']:.2f}%"
-            lines.append(f"| {activation} | {r['lr']:g} | {err} | {r['steps_to_target'] or '–'} | "
+            past = " (past the grid)" if r.get("past_the_grid") else ""
+            lines.append(f"| {activation} | {r['lr']:g}{past} | {err} | {r['steps_to_target'] or '–'} | "
                          f"{'**yes**' if r['lr'] == choice['lr'] else ''} |")
-    return "\n".join(lines) + "\n"
+        if choice.get("at_edge"):
+            edges.append(f"**{activation}'s rate {choice['lr']:g} is the edge of the rates tried** (after "
+                         f"{sel.get('extensions', 0)} steps past the grid): a rate beyond it might train "
+                         f"{activation} faster, so this comparison may not show {activation} at its fastest.")
+    return "\n".join(lines + ([""] + edges if edges else [])) + "\n"
 
 
 def print_results(out: Path) -> str:
