@@ -87,6 +87,33 @@ def test_figure1_section_is_the_generated_report_of_its_result_file():
     assert [len(v["runs"]) for v in result["variants"]] == [len(result["seeds"])] * 2
 
 
+
+def test_figure1_prose_quotes_its_result_file():
+    # REPRODUCTION §4, the README and README.zh-CN repeat figure1's steps, ratio and interval
+    import math
+    from alexnet.experiment.report import compare
+    result = json.loads((ROOT / "benchmarks/results/figure1-cpu-2026-12-05/figure1.json").read_text())
+    c = compare(result, result["paper"]["comparisons"][0], "figure1")
+    ratio = f"{math.exp(c['mean_log']):.2f}"
+    interval = f"[{math.exp(c['low']):.2f}, {math.exp(c['high']):.2f}]"
+    steps = {v["name"]: [r["steps_to_target"] for r in v["runs"]] for v in result["variants"]}
+    assert result["seeds"] == [0, 1, 2, 3, 4] and c["n"] == 5 and not c["cross_host"]
+    chosen = result["selection"]["chosen"]
+    assert (chosen["relu"]["lr"], chosen["tanh"]["lr"]) == (0.01, 0.04)
+    assert not chosen["tanh"]["at_edge"] and [r["lr"] for r in chosen["tanh"]["grid"]][-1] == 0.08
+    past = chosen["tanh"]["grid"][-1]
+    for name, path in (("REPRODUCTION", ROOT / "docs/REPRODUCTION.md"), ("README", ROOT / "README.md"), ("zh-CN", ROOT / "README.zh-CN.md")):
+        text = " ".join(path.read_text().split())
+        assert ratio in text and interval in text, name
+        relu, tanh = (", ".join(map(str, steps[a])) for a in ("relu", "tanh"))
+        if name == "zh-CN":
+            relu, tanh = relu.replace(", ", "、"), tanh.replace(", ", "、")
+        assert relu in text and tanh in text, name
+    doc = " ".join(DOC.split())
+    assert f"({100 * past['validation_error']:.2f} % against" in doc
+    assert f"tanh / ReLU = {ratio} steps (geometric mean, 95 % CI of the ratio {interval}, n = 5" in doc
+
+
 def test_the_printed_init_numbers_are_its_log():
     # REPRODUCTION §1 and the README quote the printed-init run's log: a flat first epoch at chance
     log = ROOT / "benchmarks/results/printed-init-cpu-2026-12-05/log.jsonl"

@@ -159,7 +159,36 @@ def test_reproduction_md_prose_quotes_the_five_seed_intervals_and_times():
                for v in json.loads((ROOT / FIVE_SEEDS / f"{name}.json").read_text())["variants"]
                for r in v["runs"] if "same_run_as" not in r]
     assert f"it trained {len(trained)} runs" in prose
+    # the two resumed sessions: augmentation's runs without crops and flips, activation's tanh runs
+    resumed = {"augmentation": "none", "activation": "tanh"}
+    for name, variant in resumed.items():
+        log = [json.loads(line) for line in (ROOT / FIVE_SEEDS / f"{name}.log.jsonl").read_text().splitlines()]
+        # each seed's first run_end is its training's end (a later one reads the finished run back)
+        ends = [next(i for i, e in enumerate(log) if e["event"] == "run_end" and e["variant"] == variant
+                     and e["seed"] == seed) for seed in range(5)]
+        first = max(i for i, e in enumerate(log[:ends[0]]) if e["event"] == "run" and e["variant"] == variant)
+        assert f"from {log[first]['time'][11:19]} to {log[ends[-1]]['time'][11:19]} UTC" in prose, name
+        runs = [r for v in json.loads((ROOT / FIVE_SEEDS / f"{name}.json").read_text())["variants"]
+                if v["name"] == variant for r in v["runs"]]
+        assert len(runs) == 5 and not any("same_run_as" in r for r in runs), name
+        seconds = [r["seconds"] for r in runs]
+        assert f"({min(seconds):.1f}–{max(seconds):.1f} s each)" in prose, name
+        trained += runs
+    assert f"{len(trained)} runs in all" in prose
     assert {(r["provenance"]["commit"][:7], r["provenance"]["dirty"]) for r in trained} == {("340dbe5", False)}
+    assert len({r["provenance"]["boot_id"] for r in trained}) == 1           # one host, one boot: same-host pairs
+    # the two new bullets quote their experiments' intervals
+    for name in resumed:
+        result = json.loads((ROOT / FIVE_SEEDS / f"{name}.json").read_text())
+        comparison = [c for c in result["paper"]["comparisons"] if c["measure"] == (
+            "steps_to_target" if name == "activation" else "test_error")][0]
+        c = compare(result, comparison, name)
+        if name == "activation":
+            assert f"ratio ≥ {math.exp(c['mean_log']):.2f}" in prose
+            assert f"95 % CI [{math.exp(c['low']):.2f}, {math.exp(c['high']):.2f}]" in prose
+        else:
+            top1 = c["differences"]["top-1"]
+            assert f"{signed(top1['mean'])} points ([{signed(top1['low'])}, {signed(top1['high'])}]" in prose
 
 
 def test_report_command_prints_and_rewrites_only_its_block(tmp_path, capsys):

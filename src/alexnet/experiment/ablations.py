@@ -49,7 +49,8 @@ class Ablation:
 ABLATIONS: dict[str, Ablation] = {a.name: a for a in (
     Ablation(
         "activation", "model.activation",
-        "Do ReLUs train faster than tanh units? (section 3.1, Figure 1)",
+        "Do ReLUs train faster than tanh units under the ReLU recipe? (section 3.1; Figure 1 as the paper ran it "
+        "is `figure1`)",
         (Variant("relu", {"model.activation": "relu"}), Variant("tanh", {"model.activation": "tanh"})),
         (Comparison("relu", "tanh", "steps_to_target",
                     "a 4-layer CNN with ReLUs reached 25% training error on CIFAR-10 six times faster "
