@@ -7,8 +7,9 @@ Each (warm-up, seed) is one `alexnet train` run of the paper recipe on Fashion-M
 of 150 steps (the README's command), with 5,000 training images held out as the validation split: every
 epoch's accuracy is on those, and the test images are evaluated once, at the end. The choice the study
 informs (the recipe's warm-up) is made on the validation accuracy. Writes one JSON file: per run, the
-per-epoch training loss and validation accuracy, the final test accuracy, and the run directory; and
-the provenance of the study (alexnet.provenance). Finished runs in --work are read back, not retrained.
+per-epoch training loss and validation accuracy, epoch 1's logged losses and their peak, the final
+test accuracy, and the run directory; the paired differences between the first two warm-ups (per
+seed, with the mean and its 95 % t-interval); and the provenance of the study (alexnet.provenance). Finished runs in --work are read back, not retrained.
 """
 
 from __future__ import annotations
@@ -33,12 +34,42 @@ def one_run(warmup: int, seed: int, args) -> dict:
     summary = run_training(cfg, run_dir)
     if summary["status"] != "done":
         raise SystemExit(f"warmup_study: run {run_dir} was interrupted; run the same command again to resume")
+    from alexnet.jsonl import read_jsonl
+    steps = [e for e in read_jsonl(run_dir / "log.jsonl") if e.get("event") == "step" and e.get("epoch", 0) == 0]
     out = {"warmup_steps": warmup, "seed": seed, "run_dir": str(run_dir),
+           # the loss the first logging intervals of epoch 1 reported, and its largest value there
+           "epoch_1_losses": [{"step": e["step"], "loss": e["loss"]} for e in steps],
+           "epoch_1_peak_loss": max((e["loss"] for e in steps), default=None),
            "per_epoch": [{"epoch": h["epoch"] + 1, "train_loss": h["train_loss"],
                           "validation_accuracy": 1.0 - h["val_top1_error"]} for h in summary["history"]],
            "test_accuracy": 1.0 - summary["test"]["test_top1_error"]}
     record.write_text(json.dumps(out, indent=1) + "\n")
     return out
+
+
+def paired(runs: list[dict], warmups: list[int]) -> list[dict]:
+    """The first two warm-ups compared seed by seed: per epoch, the difference in validation accuracy
+    (first − second), and the difference in epoch 1's peak training loss; each with the mean and the
+    95 % t-interval over the seeds (alexnet.experiment.stats). Empty with fewer than two warm-ups."""
+    from alexnet.experiment.stats import interval
+    if len(warmups) < 2:
+        return []
+    a, b = warmups[0], warmups[1]
+    by = {(r["warmup_steps"], r["seed"]): r for r in runs}
+    seeds = sorted(s for (w, s) in by if w == a and (b, s) in by)
+    measures = {f"validation accuracy after epoch {e + 1}": (lambda r, e=e: r["per_epoch"][e]["validation_accuracy"])
+                for e in range(min(len(by[(a, s)]["per_epoch"]) for s in seeds))} if seeds else {}
+    measures["epoch 1's peak training loss"] = lambda r: r["epoch_1_peak_loss"]
+    rows = []
+    for name, value in measures.items():
+        diffs = [value(by[(a, s)]) - value(by[(b, s)]) for s in seeds
+                 if value(by[(a, s)]) is not None and value(by[(b, s)]) is not None]
+        if not diffs:
+            continue
+        iv = interval(diffs)
+        rows.append({"measure": name, "a": a, "b": b, "seeds": seeds, "differences": diffs, "n": iv.n,
+                     "mean": iv.mean, "low": iv.low, "high": iv.high})
+    return rows
 
 
 def main(argv=None) -> int:
@@ -59,13 +90,16 @@ def main(argv=None) -> int:
     result = {"provenance": provenance("cpu"), "study": "the paper recipe with and without its warm-up",
               "settings": {"epochs": args.epochs, "steps_per_epoch": args.steps, "holdout": args.holdout,
                            "input_size": 64, "warmups": args.warmups, "seeds": args.seeds},
-              "runs": runs}
+              "runs": runs, "paired": paired(runs, args.warmups)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
     for r in runs:
         print(f"warm-up {r['warmup_steps']:>4}, seed {r['seed']}: validation accuracy per epoch "
               + ", ".join(f"{e['validation_accuracy']:.3f}" for e in r["per_epoch"])
               + f"; test {r['test_accuracy']:.3f}")
+    for row in result["paired"]:
+        iv = "no interval (n = 1)" if row["low"] is None else f"95 % CI [{row['low']:+.4f}, {row['high']:+.4f}]"
+        print(f"{row['measure']}: warm-up {row['a']} − {row['b']} = {row['mean']:+.4f} ({iv}, n = {row['n']})")
     print(f"wrote {args.out}")
     return 0
 

@@ -40,4 +40,11 @@ def test_the_study_writes_every_run_with_its_provenance(tmp_path):
         assert epoch["val_images"] == 16 and test["test_images"] == 32      # validated on held-out, tested once
         assert r["per_epoch"][-1]["validation_accuracy"] == 1 - epoch["val_top1_error"]
         assert r["test_accuracy"] == 1 - test["test_top1_error"]
+        steps = [e for e in events if e["event"] == "step" and e["epoch"] == 0]
+        assert r["epoch_1_peak_loss"] == max(e["loss"] for e in steps)
+    # the two warm-ups paired by seed: one seed, so a difference and no interval
+    by = {r["warmup_steps"]: r for r in result["runs"]}
+    row = {p["measure"]: p for p in result["paired"]}["validation accuracy after epoch 1"]
+    assert (row["a"], row["b"], row["n"], row["low"]) == (100, 0, 1, None)
+    assert row["mean"] == by[100]["per_epoch"][0]["validation_accuracy"] - by[0]["per_epoch"][0]["validation_accuracy"]
     assert "wrote" in run_study(args, tmp_path / "cache")          # finished runs are read back
