@@ -130,3 +130,35 @@ def test_the_printed_init_numbers_are_its_log():
     assert f"after epoch 1 was {epoch['val_top1_error']:.4f} (chance)" in text
     readme = " ".join((ROOT / "README.md").read_text().split())
     assert f"the last step's training loss {losses[150]:.4f} against ln 10" in readme
+
+
+def test_the_warmup_study_numbers_are_its_result_file():
+    # REPRODUCTION §1, the README, README.zh-CN and SPEC quote the warm-up study's paired intervals
+    folder = ROOT / "benchmarks/results/warmup-study-2026-12-05"
+    result = json.loads((folder / "warmup-study.json").read_text())
+    assert result["provenance"]["dirty"] is False and result["provenance"]["commit"].startswith("6195fc0")
+    assert result["settings"]["seeds"] == 5 and result["settings"]["holdout"] == 5000
+    rows = {r["measure"]: r for r in result["paired"]}
+    one, three = rows["validation accuracy after epoch 1"], rows["validation accuracy after epoch 3"]
+    assert one["n"] == three["n"] == 5 and one["low"] > 0 and three["low"] > 0    # both intervals exclude 0
+    first = f"+{one['mean']:.4f} (95 % CI [+{one['low']:.4f}, +{one['high']:.4f}]"
+    third = f"+{three['mean']:.4f} ([+{three['low']:.4f}, +{three['high']:.4f}])"
+    peaks = [r["epoch_1_peak_loss"] for r in result["runs"] if r["warmup_steps"] == 0]
+    step20 = [next(e["loss"] for e in r["epoch_1_losses"] if e["step"] == 20) for r in result["runs"]
+              if r["warmup_steps"] == 0]
+    assert peaks == step20                                # without the warm-up the peak is the first interval's
+    peak = f"{min(peaks):.2f}–{max(peaks):.2f}"
+    for path in ("docs/REPRODUCTION.md", "README.md", "README.zh-CN.md"):
+        text = " ".join((ROOT / path).read_text().split()).replace("(", "(").replace(")", ")")  # zh-CN's brackets
+        assert first.replace("95 % CI", "95% 置信区间" if "zh" in path else "95 % CI") in text, path
+        assert (third.replace(" (", "(") if "zh" in path else third) in text and peak in text, path
+    assert f"{one['mean']:+.4f} with it (95 % CI [{one['low']:+.4f}, {one['high']:+.4f}]" in " ".join(
+        (ROOT / "docs/SPEC.md").read_text().split())
+    # the per-epoch validation accuracy ranges REPRODUCTION §1 gives
+    text = " ".join(DOC.split())
+    for warmup, epoch in ((100, 0), (0, 0)):
+        acc = [r["per_epoch"][epoch]["validation_accuracy"] for r in result["runs"] if r["warmup_steps"] == warmup]
+        assert f"{min(acc):.3f}–{max(acc):.3f}" in text
+    # every run's log is committed beside the study
+    for r in result["runs"]:
+        assert (folder / f"warmup-{r['warmup_steps']}-seed-{r['seed']}.log.jsonl").is_file()
