@@ -162,3 +162,22 @@ def test_the_warmup_study_numbers_are_its_result_file():
     # every run's log is committed beside the study
     for r in result["runs"]:
         assert (folder / f"warmup-{r['warmup_steps']}-seed-{r['seed']}.log.jsonl").is_file()
+
+
+def test_the_d2l_96_px_numbers_are_its_log():
+    # REPRODUCTION §3 and the README quote the CPU-scaled d2l run's per-epoch test accuracy
+    folder = ROOT / "benchmarks/results/d2l-96-cpu-2026-12-05"
+    events = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
+    start = events[0]
+    assert start["event"] == "start" and start["provenance"]["dirty"] is False
+    assert "--recipe d2l" in start["provenance"]["command"] and "--input-size 96" in start["provenance"]["command"]
+    config = json.loads((folder / "config.json").read_text())
+    assert config["holdout"] == 0 and config["epochs"] == 3 and config["max_steps_per_epoch"] == 150
+    epochs = [e for e in events if e["event"] == "epoch"]
+    assert [e["val_images"] for e in epochs] == [10000] * 3           # no hold-out: the test images
+    accuracy = " / ".join(f"{1 - e['val_top1_error']:.4f}" for e in epochs)
+    seconds = [e["seconds"] for e in epochs]
+    text = " ".join(DOC.split())
+    assert f"test accuracy after each epoch {accuracy}" in text
+    assert f"each epoch {min(seconds):.1f}–{max(seconds):.1f} s" in text
+    assert f"accuracy {accuracy} after its three epochs" in " ".join((ROOT / "README.md").read_text().split())
