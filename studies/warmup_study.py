@@ -9,7 +9,8 @@ epoch's accuracy is on those, and the test images are evaluated once, at the end
 informs (the recipe's warm-up) is made on the validation accuracy. Writes one JSON file: per run, the
 per-epoch training loss and validation accuracy, epoch 1's logged losses and their peak, the final
 test accuracy, and the run directory; the paired differences between the first two warm-ups (per
-seed, with the mean and its 95 % t-interval); and the provenance of the study (alexnet.provenance). Finished runs in --work are read back, not retrained.
+seed, with the mean and its 95 % t-interval); and the provenance of the study (alexnet.provenance).
+Finished runs in --work are read back, not retrained.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ def one_run(warmup: int, seed: int, args) -> dict:
     summary = run_training(cfg, run_dir)
     if summary["status"] != "done":
         raise SystemExit(f"warmup_study: run {run_dir} was interrupted; run the same command again to resume")
-    from alexnet.jsonl import read_jsonl
-    steps = [e for e in read_jsonl(run_dir / "log.jsonl") if e.get("event") == "step" and e.get("epoch", 0) == 0]
+    from alexnet.train.curves import read_log
+    # the step records as the run's history is now (steps a resumption trained again are left out)
+    steps = [e for e in read_log(run_dir)[1] if e.get("epoch", 0) == 0]
     out = {"warmup_steps": warmup, "seed": seed, "run_dir": str(run_dir),
            # the loss the first logging intervals of epoch 1 reported, and its largest value there
            "epoch_1_losses": [{"step": e["step"], "loss": e["loss"]} for e in steps],

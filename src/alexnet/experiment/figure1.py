@@ -49,6 +49,7 @@ from ..data.open import open_data
 from ..device import resolve_device
 from ..provenance import provenance
 from ..recipes import preset as get_preset
+from ..train.runner import CONFIG_NAME
 from .ablations import ExperimentError
 from .report import write_report
 from .grid import _check_fits, _check_spec, _one_run, base_config, summarize_variant, target_train_error
@@ -87,7 +88,7 @@ def _train(cfg: Config, run_dir: Path, target: float, num_classes: int, dev, say
 
 
 def _saved_lr(run_dir: Path) -> float | None:
-    path = run_dir / "config.json"
+    path = run_dir / CONFIG_NAME
     return json.loads(path.read_text()).get("lr") if path.is_file() else None
 
 
@@ -145,8 +146,7 @@ def _best(runs: list[dict[str, Any]], activation: str, grid: Sequence[float], ou
     if not done:
         raise ExperimentError(f"{NAME}: every {activation} run of the grid {list(grid)} failed; see "
                               f"{out / 'selection' / activation}")
-    best = min(done, key=lambda r: (r["validation_error"], r["lr"]))
-    return best
+    return min(done, key=lambda r: (r["validation_error"], r["lr"]))
 
 
 def run_figure1(*, preset: str = "cpu", seeds: int = 3, seed: int = 0, data: str | os.PathLike | None = None,
